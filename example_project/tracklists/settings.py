@@ -1,0 +1,28 @@
+"""Settings of the example project: scrape DJ tracklists, enrich every track.
+
+No API keys are configured here, so the crawl runs against scrapy-apigw's provider sandbox,
+started in-process: a local server that imitates Spotify, MusicBrainz, Discogs and Last.fm
+(their URLs, auth, shapes, errors and rate limits) and serves the tracklist website.
+"""
+
+BOT_NAME = "tracklists"
+SPIDER_MODULES = ["tracklists.spiders"]
+NEWSPIDER_MODULE = "tracklists.spiders"
+
+ADDONS = {"scrapy_apigw.Addon": 500}
+
+# Offline demo: every provider call goes to the in-process sandbox; nothing real is called.
+# Its limits (and the gateway's) run 10x faster than the real APIs' so the demo takes a minute.
+# To use the real APIs: set APIGW_SANDBOX = False and SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET,
+# DISCOGS_TOKEN, LASTFM_API_KEY, MUSICBRAINZ_USER_AGENT in the environment (or APIGW_* settings).
+APIGW_SANDBOX = True
+APIGW_SANDBOX_SPEED = 10
+
+# Cache answers in Redis when a URL is given, e.g. "redis://127.0.0.1:6379/0"; otherwise an
+# embedded cache under .scrapy/apigw/ survives between runs (a second crawl calls nobody).
+# APIGW_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = "INFO"

@@ -1,0 +1,55 @@
+"""The Scrapy add-on: ``ADDONS = {"scrapy_apigw.Addon": 500}`` turns everything on.
+
+This module imports no middleware or pipeline code at import time (settings modules import it
+before Scrapy installs its reactor); components are imported inside :meth:`update_settings`.
+"""
+
+from __future__ import annotations
+
+from scrapy.settings import BaseSettings
+
+#: Downloader middleware priorities. Throttle then breaker on the way out (a request that waited
+#: is checked against the breaker right before it is sent); breaker, throttle, then retry on
+#: the way back (the retry decision sees the pause and breaker already updated).
+RETRY_PRIORITY = 550
+THROTTLE_PRIORITY = 560
+BREAKER_PRIORITY = 570
+PIPELINE_PRIORITY = 500
+
+
+class Addon:
+    """Enables the gateway middlewares (replacing Scrapy's ``RetryMiddleware``) and the
+    enrichment pipeline. With ``APIGW_ENABLED = False`` it changes nothing.
+
+    Settings it writes (entries already present, e.g. set by the project, are kept):
+    ``DOWNLOADER_MIDDLEWARES`` (ours at 550/560/570), ``DOWNLOADER_MIDDLEWARES_BASE`` (Scrapy's
+    ``RetryMiddleware`` set to None, as a replacement at the same order requires) and
+    ``ITEM_PIPELINES`` (the pipeline at 500, unless ``APIGW_PIPELINE_ENABLED = False``).
+    """
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        """Apply the add-on to *settings* (called by Scrapy before the crawler starts)."""
+        if not settings.getbool("APIGW_ENABLED", True):
+            return
+        from scrapy.downloadermiddlewares.retry import RetryMiddleware
+
+        from scrapy_apigw.middlewares import (
+            CircuitBreakerMiddleware,
+            RetryAfterMiddleware,
+            TokenBucketThrottleMiddleware,
+        )
+        from scrapy_apigw.pipelines import APIEnrichmentPipeline
+
+        settings.set_in_component_priority_dict(
+            "DOWNLOADER_MIDDLEWARES_BASE", RetryMiddleware, None
+        )
+        for cls, priority in (
+            (RetryAfterMiddleware, RETRY_PRIORITY),
+            (TokenBucketThrottleMiddleware, THROTTLE_PRIORITY),
+            (CircuitBreakerMiddleware, BREAKER_PRIORITY),
+        ):
+            settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", cls, priority)
+        if settings.getbool("APIGW_PIPELINE_ENABLED", True):
+            settings.setdefault_in_component_priority_dict(
+                "ITEM_PIPELINES", APIEnrichmentPipeline, PIPELINE_PRIORITY
+            )

@@ -1,0 +1,166 @@
+"""The cache backend interface, cache keys and the stored format of an answer.
+
+Nothing here touches the network, the disk or the reactor: backends live in :mod:`.redis` and
+:mod:`.embedded`, the failure-tolerant front in :mod:`.resilient`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Protocol, runtime_checkable
+from urllib.parse import quote
+
+from scrapy_apigw.providers.base import ApiAnswer, ApiCall
+from scrapy_apigw.secrets import SECRET_PARAMS
+
+__all__ = [
+    "CACHEABLE_KINDS",
+    "KEY_VERSION",
+    "CacheBackend",
+    "CacheError",
+    "CorruptEntry",
+    "cache_key",
+    "decode_answer",
+    "encode_answer",
+]
+
+#: Bumped when the key layout or the stored format changes, so old entries are never misread.
+KEY_VERSION = "v1"
+
+#: Answer kinds worth caching: data, and negative answers ("there is no such thing", RFC 9110
+#: §15.1 makes 404 heuristically cacheable). 403 and other refusals depend on our credentials and
+#: request, so they are asked again.
+CACHEABLE_KINDS = frozenset({"ok", "not_found"})
+
+# Header names that carry credentials; an ApiCall never has them (the auth layer adds them on the
+# wire), and a key must not depend on, or reveal, a credential.
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+class CacheError(Exception):
+    """A backend operation failed (unreachable, timed out, refused, disk error).
+
+    Messages are log-safe: no password, no cached value.
+    """
+
+
+class CorruptEntry(ValueError):
+    """A stored value cannot be decoded into an answer."""
+
+
+@runtime_checkable
+class CacheBackend(Protocol):
+    """Where answers are stored: a key-value store with per-entry expiry.
+
+    Keys are ``str`` (see :func:`cache_key`), values opaque ``bytes``. Every method may raise
+    :class:`CacheError` (or any other exception: :class:`~.resilient.ResponseCache` treats every
+    exception from a backend as "cache unavailable").
+
+    Attributes:
+        name: short backend name for stats and logs, ``"redis"`` or ``"embedded"``.
+    """
+
+    name: str
+
+    async def open(self) -> None:
+        """Connect or open the store; raise if it is not usable."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections, threads and files. Safe to call twice or without open()."""
+        ...
+
+    async def get(self, key: str) -> bytes | None:
+        """Return the value stored under *key*, or ``None`` if absent or expired."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        """Store *value* under *key* for *ttl* seconds (> 0), replacing any previous value."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove *key* (no error if absent)."""
+        ...
+
+    def describe(self) -> str:
+        """Return a log-safe description (never a password), e.g. ``redis://127.0.0.1:6379/0``."""
+        ...
+
+
+def _check_no_credentials(call: ApiCall) -> None:
+    for name, _ in call.params:
+        if name.lower() in SECRET_PARAMS:
+            raise ValueError(
+                f"{call.provider} call carries credential parameter {name!r}; "
+                "credentials must be added by the auth layer, never cached"
+            )
+    for name, _ in call.headers:
+        if name.lower() in _SECRET_HEADERS or name.lower() in SECRET_PARAMS:
+            raise ValueError(
+                f"{call.provider} call carries credential header {name!r}; "
+                "credentials must be added by the auth layer, never cached"
+            )
+
+
+def cache_key(call: ApiCall, namespace: str = "apigw") -> str:
+    """Return the cache key of *call*: ``"{namespace}:v1:{provider}:{data_type}:{digest}"``.
+
+    The digest is the first 32 hex digits (128 bits) of the SHA-256 of the canonical request:
+    upper-case method, path, parameters sorted by name then value, headers with lower-cased names,
+    sorted. So the order in which a client lists parameters does not matter, while any change to
+    what is asked does. Provider and data type stay readable (one can count or drop a provider's
+    entries with ``SCAN MATCH apigw:v1:spotify:*``); they are percent-encoded so a ``:`` in a
+    user-defined provider name cannot blur the layout.
+
+    Raises:
+        ValueError: the call carries a credential (a parameter named in
+            :data:`scrapy_apigw.secrets.SECRET_PARAMS`, or an ``Authorization``-like header).
+            Calls never do by contract; this is defence in depth, so that a key never depends on
+            or reveals a credential.
+    """
+    _check_no_credentials(call)
+    canonical = json.dumps(
+        [
+            call.method.upper(),
+            call.path,
+            sorted(call.params),
+            sorted((name.lower(), value) for name, value in call.headers),
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    provider = quote(call.provider, safe="")
+    data_type = quote(call.data_type, safe="")
+    return f"{namespace}:{KEY_VERSION}:{provider}:{data_type}:{digest}"
+
+
+def encode_answer(answer: ApiAnswer) -> bytes:
+    """Serialize *answer* as UTF-8 JSON ``{"kind", "status", "data"}`` (``from_cache`` is dropped).
+
+    Raises:
+        TypeError, ValueError: ``answer.data`` is not JSON-serializable.
+    """
+    document = {"kind": answer.kind, "status": answer.status, "data": answer.data}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode_answer(value: bytes) -> ApiAnswer:
+    """Parse a value written by :func:`encode_answer`; the answer has ``from_cache=True``.
+
+    Raises:
+        CorruptEntry: not UTF-8 JSON, not an object, an uncacheable kind, or a bad status.
+    """
+    try:
+        document = json.loads(value.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CorruptEntry(f"not UTF-8 JSON: {exc}") from None
+    if not isinstance(document, dict) or set(document) != {"kind", "status", "data"}:
+        raise CorruptEntry("not an answer object")
+    kind, status = document["kind"], document["status"]
+    if kind not in CACHEABLE_KINDS:
+        raise CorruptEntry(f"uncacheable kind {kind!r}")
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise CorruptEntry(f"bad status {status!r}")
+    return ApiAnswer(kind=kind, status=status, data=document["data"], from_cache=True)

@@ -1,0 +1,267 @@
+"""The Redis cache backend, on txredisapi (asynchronous, Twisted-native).
+
+txredisapi and ``twisted.internet.reactor`` are imported inside methods only: importing them at
+module level would install the default reactor before Scrapy installs the asyncio one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from scrapy_apigw.cache.base import CacheError
+from scrapy_apigw.exceptions import ConfigError
+from scrapy_apigw.secrets import Secret
+
+__all__ = ["RedisAddress", "RedisCacheBackend", "parse_redis_url"]
+
+_DEFAULT_PORT = 6379
+_PEM_END = b"-----END CERTIFICATE-----"
+
+
+@dataclass(frozen=True)
+class RedisAddress:
+    """Where a Redis server is and how to log in, parsed from a ``redis://`` URL.
+
+    Attributes:
+        host: host name or IP address (IPv6 without brackets).
+        port: TCP port.
+        db: database number (``SELECT``).
+        username: ACL user name (Redis 6+), or ``None`` for the default user.
+        password: the password, wrapped so it never shows in reprs and logs.
+        tls: True for ``rediss://``: TLS with certificate and host name verification.
+    """
+
+    host: str
+    port: int = _DEFAULT_PORT
+    db: int = 0
+    username: str | None = None
+    password: Secret | None = None
+    tls: bool = False
+
+    def describe(self) -> str:
+        """Return the URL without the password, e.g. ``redis://:***@cache.internal:6379/0``."""
+        scheme = "rediss" if self.tls else "redis"
+        auth = ""
+        if self.username or self.password:
+            auth = f"{self.username or ''}:{'***' if self.password else ''}@"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{auth}{host}:{self.port}/{self.db}"
+
+
+def parse_redis_url(url: str) -> RedisAddress:
+    """Parse ``redis://[[user]:password@]host[:port][/db]`` (or ``rediss://`` for TLS).
+
+    User name and password are percent-decoded. txredisapi has no URL parser, hence this one.
+
+    Raises:
+        ConfigError: not a redis/rediss URL, no host, a bad port or db, or a query string or
+            fragment (options are not taken from the URL). The message never shows the password.
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        # urlsplit's message may quote the URL, password included
+        raise ConfigError("the Redis URL cannot be parsed") from None
+    where = f"{parts.scheme}://{parts.hostname or ''}"
+    if parts.scheme not in ("redis", "rediss"):
+        raise ConfigError(
+            f"the Redis URL must start with redis:// or rediss://, got {parts.scheme or 'none'}://"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"the Redis URL has no host ({where})")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"the Redis URL must not have a query string or fragment ({where})")
+    try:
+        port = parts.port or _DEFAULT_PORT
+    except ValueError:
+        raise ConfigError(f"the Redis URL has an invalid port ({where})") from None
+    db_text = parts.path.strip("/") or "0"
+    if not db_text.isdigit():
+        raise ConfigError(f"the Redis URL's database must be a number, got /{db_text} ({where})")
+    password = unquote(parts.password) if parts.password is not None else None
+    return RedisAddress(
+        host=parts.hostname,
+        port=port,
+        db=int(db_text),
+        username=unquote(parts.username) if parts.username else None,
+        password=Secret(password) if password else None,
+        tls=parts.scheme == "rediss",
+    )
+
+
+def _load_ca_file(path: str | os.PathLike[str]) -> Any:
+    from twisted.internet.ssl import Certificate, trustRootFromCertificates
+
+    try:
+        pem = Path(path).read_bytes()
+        blocks = [b + _PEM_END for b in pem.split(_PEM_END) if b"-----BEGIN" in b]
+        certificates = [Certificate.loadPEM(block) for block in blocks]
+    except Exception as exc:
+        raise ConfigError(f"cannot read the Redis CA file {path}: {exc}") from None
+    if not certificates:
+        raise ConfigError(f"the Redis CA file {path} holds no PEM certificate")
+    return trustRootFromCertificates(certificates)
+
+
+class RedisCacheBackend:
+    """Cache entries in Redis: ``SET key value PX ttl_ms``, ``GET``, ``DEL``.
+
+    A lazy connection pool (txredisapi ``lazyConnectionPool``) connects in the background and
+    reconnects with backoff after a restart (about 1 s first delay, growing to 10 s during a long
+    outage). Values travel as raw bytes: with ``charset=None`` txredisapi returns bulk replies as
+    ``bytes`` and encodes ``str`` keys as UTF-8; ``convertNumbers=False`` so a cached ``"123"`` is
+    not turned into an int.
+
+    While Redis is down, txredisapi commands wait for a connection forever (its ``replyTimeout``
+    starts only once connected), so every command here carries its own timeout.
+
+    Args:
+        url: ``redis://[[user]:password@]host[:port][/db]``, or ``rediss://`` for TLS (the
+            server's certificate is verified for the URL's host name).
+        timeout: seconds for one command, waiting for a connection included; also the connect
+            timeout of each connection attempt.
+        poolsize: connections kept open.
+        tls_ca_file: PEM file of the CA certificate(s) to trust for ``rediss://`` (a private
+            CA); ``None`` trusts the system's CAs.
+
+    Raises:
+        ConfigError: invalid URL, timeout <= 0, poolsize < 1, or an unreadable CA file.
+    """
+
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 1.0,
+        poolsize: int = 4,
+        tls_ca_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.address = parse_redis_url(url)
+        if not (timeout > 0 and math.isfinite(timeout)):
+            raise ConfigError(f"the Redis timeout must be > 0 seconds, got {timeout!r}")
+        if poolsize < 1:
+            raise ConfigError(f"the Redis pool size must be >= 1, got {poolsize!r}")
+        self.timeout = float(timeout)
+        self.poolsize = int(poolsize)
+        self._trust_root = _load_ca_file(tls_ca_file) if tls_ca_file else None
+        self._pool: Any = None
+        self._refusal: str | None = None  # why Redis refused our login, if it did
+
+    def describe(self) -> str:
+        """Return the server's URL without the password."""
+        return self.address.describe()
+
+    def __repr__(self) -> str:
+        return f"RedisCacheBackend({self.describe()!r})"
+
+    async def open(self) -> None:
+        """Start the connection pool and check that Redis answers PING within ``timeout``.
+
+        When Redis does not answer the pool is kept: it keeps trying to connect in the
+        background, so later commands work as soon as Redis is up.
+
+        Raises:
+            CacheError: no PONG within ``timeout`` seconds.
+        """
+        if self._pool is None:
+            import txredisapi  # lazily: it imports the reactor
+
+            address = self.address
+            tls: Any = False
+            if address.tls:
+                from twisted.internet.ssl import optionsForClientTLS
+
+                tls = optionsForClientTLS(address.host, trustRoot=self._trust_root)
+            self._pool = txredisapi.lazyConnectionPool(
+                host=address.host,
+                port=address.port,
+                dbid=address.db or None,  # db 0 needs no SELECT
+                poolsize=self.poolsize,
+                reconnect=True,
+                charset=None,
+                password=address.password.reveal() if address.password else None,
+                username=address.username,
+                ssl_context_factory=tls,
+                connectTimeout=self.timeout,
+                # Drop a connection whose server stopped answering (it is then re-established)
+                # rather than queueing more commands behind a reply that will not come.
+                replyTimeout=self.timeout,
+                convertNumbers=False,
+            )
+            # A lazy pool reports a refused AUTH or SELECT only by failing this (private)
+            # Deferred; unconsumed, that would surface as "Unhandled error in Deferred".
+            connected = getattr(getattr(self._pool, "_factory", None), "deferred", None)
+            if isinstance(connected, Deferred):
+                connected.addErrback(self._connection_refused)
+        await self._command("PING")
+
+    async def close(self) -> None:
+        """Close every connection and stop reconnecting."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await maybe_deferred_to_future(pool.disconnect())
+
+    async def get(self, key: str) -> bytes | None:
+        """Return the value of *key*, or ``None``.
+
+        Raises:
+            CacheError: Redis unreachable, timed out, or answered with an error.
+        """
+        value = await self._command("GET", key)
+        if value is None or isinstance(value, bytes):
+            return value
+        raise CacheError(f"GET returned {type(value).__name__}, expected bytes")
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        """Store *value* for *ttl* seconds (``PX``, rounded up to whole milliseconds).
+
+        Raises:
+            CacheError: Redis unreachable, timed out, or answered with an error.
+        """
+        await self._command("SET", key, value, "PX", str(max(1, math.ceil(ttl * 1000))))
+
+    async def delete(self, key: str) -> None:
+        """Delete *key*.
+
+        Raises:
+            CacheError: Redis unreachable, timed out, or answered with an error.
+        """
+        await self._command("DEL", key)
+
+    async def _command(self, command: str, *args: str | bytes) -> Any:
+        if self._pool is None:
+            raise CacheError("the Redis backend is not open")
+        from twisted.internet import defer, reactor
+
+        d = self._pool.execute_command(command, *args)
+        d.addTimeout(self.timeout, reactor)
+        try:
+            return await maybe_deferred_to_future(d)
+        except defer.TimeoutError:
+            error = f"got no reply within {self.timeout:g} s"
+        except Exception as exc:
+            error = self._scrub(f"failed: {type(exc).__name__}: {exc}")
+        reason = f" ({self._refusal})" if self._refusal else ""
+        raise CacheError(f"{command} {error}{reason}")
+
+    def _connection_refused(self, failure: Failure) -> None:
+        # e.g. "Redis error: could not auth: WRONGPASS ..."; txredisapi stops reconnecting.
+        self._refusal = self._scrub(failure.getErrorMessage())
+
+    def _scrub(self, text: str) -> str:
+        # Redis and txredisapi never echo the password, but a message is cheap to check.
+        password = self.address.password
+        if password:
+            text = text.replace(password.reveal(), "***")
+        return text

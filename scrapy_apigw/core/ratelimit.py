@@ -1,0 +1,339 @@
+"""Client-side rate limiting: a token bucket, a sliding-window log and rate-limit header parsing.
+
+Pure logic: nothing here sleeps. A limiter answers "how long must this send wait" and the caller
+(the gateway) schedules the send; the clock is injected so tests drive time exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scrapy_apigw.core.clock import Clock
+
+__all__ = ["Quota", "SlidingWindowLog", "TokenBucket", "parse_quota_headers"]
+
+# Float readings of a clock at computed instants can be a few ulps off; a level this close to a
+# whole token counts as that token, so a caller waking at its computed time finds its token.
+_EPSILON = 1e-9
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class TokenBucket:
+    """A token bucket with reservations (debt), equivalent to GCRA (redis-cell).
+
+    The bucket holds at most ``burst`` tokens, starts full and refills continuously at ``rate``
+    tokens per second. :meth:`reserve` always takes its tokens, going into debt if needed, and
+    returns how long the caller must wait: concurrent reservers are thereby queued FIFO in time at
+    exactly ``1 / rate`` s spacing (the behaviour aiolimiter tests at exact fake-clock instants).
+
+    The level is kept as ``base + (t - anchor) * rate`` and only re-anchored when the bucket is
+    full, paused or re-rated, so taking tokens subtracts whole numbers and the n-th reservation in a
+    queue waits ``n / rate`` computed once, with no accumulated float drift.
+
+    Not thread-safe: meant for one event loop (the Twisted reactor).
+
+    Args:
+        rate: sustained rate, tokens (requests) per second; finite and > 0.
+        burst: capacity, tokens; >= 1.
+        clock: monotonic clock, seconds.
+
+    Raises:
+        ValueError: invalid ``rate`` or ``burst``.
+    """
+
+    def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic) -> None:
+        _check_rate(rate)
+        if burst < 1:
+            raise ValueError(f"burst must be >= 1 token, got {burst}")
+        self._rate = float(rate)
+        self._burst = int(burst)
+        self._clock = clock
+        self._anchor = clock()
+        self._base = float(self._burst)
+        self._blocked_until = -math.inf
+        self._pauses = 0
+
+    @property
+    def rate(self) -> float:
+        """Refill rate, tokens per second."""
+        return self._rate
+
+    @property
+    def burst(self) -> int:
+        """Capacity, tokens."""
+        return self._burst
+
+    @property
+    def tokens(self) -> float:
+        """Level now, tokens; negative means debt (queued reservations not yet covered)."""
+        return self._settle(self._clock())
+
+    @property
+    def blocked_until(self) -> float:
+        """Clock time before which no token is given (a provider pause); <= now: not blocked."""
+        return self._blocked_until
+
+    @property
+    def pauses(self) -> int:
+        """How many :meth:`block_until` calls took effect.
+
+        A reservation made while this was ``p`` is void if it differs on waking, even when the
+        pause has already ended (``block_until`` with a time in the past).
+        """
+        return self._pauses
+
+    def reserve(self, n: int = 1) -> float:
+        """Take *n* tokens now, going into debt if needed.
+
+        Returns:
+            Seconds the caller must wait before sending (``0.0`` when the tokens are there now).
+
+        Raises:
+            ValueError: ``n < 1`` or ``n > burst`` (a debt-free bucket could never cover it; the
+                same request is always refused by redis-cell).
+        """
+        _check_n(n)
+        if n > self._burst:
+            raise ValueError(f"cannot reserve {n} tokens from a bucket of {self._burst}")
+        now = self._clock()
+        level = self._settle(now)
+        # Time until the level reaches n, measured from the anchor so the k-th queued reservation
+        # waits exactly k / rate (no float sums accumulate).
+        wait = (self._anchor - now) + (n - self._base) / self._rate
+        self._base -= n
+        if level >= n:
+            return 0.0
+        return max(0.0, wait)
+
+    def try_acquire(self, n: int = 1) -> bool:
+        """Take *n* tokens only if they are available now (never goes into debt).
+
+        Returns:
+            True if taken; False otherwise, including always when ``n > burst``.
+
+        Raises:
+            ValueError: ``n < 1``.
+        """
+        _check_n(n)
+        level = self._settle(self._clock())
+        if level < n:
+            return False
+        self._base -= n
+        return True
+
+    def time_until(self, n: int = 1) -> float:
+        """Seconds until *n* tokens are available (a pause included), without taking them.
+
+        ``0.0`` means :meth:`try_acquire` with the same *n* succeeds now.
+
+        Raises:
+            ValueError: ``n < 1`` or ``n > burst``.
+        """
+        _check_n(n)
+        if n > self._burst:
+            raise ValueError(f"{n} tokens never fit a bucket of {self._burst}")
+        now = self._clock()
+        if self._settle(now) >= n:
+            return 0.0
+        return max(0.0, (self._anchor - now) + (n - self._base) / self._rate)
+
+    def block_until(self, t: float) -> None:
+        """Pause the bucket until clock time *t*, seconds (a provider's Retry-After).
+
+        No token is available before *t*; at *t* exactly one is, and refill continues from there at
+        ``rate`` (no burst right after a pause). Earlier reservations are void: callers re-check
+        :attr:`blocked_until` / :attr:`pauses` after waking and reserve again. A *t* not later than
+        the current block is ignored (the later pause wins); a *t* in the past pauses until now,
+        which drops the level to one token.
+        """
+        if t <= self._blocked_until:
+            return
+        start = max(t, self._clock())
+        self._blocked_until = start
+        self._anchor = start
+        self._base = 1.0
+        self._pauses += 1
+
+    def set_rate(self, rate: float) -> None:
+        """Change the refill rate to *rate* tokens per second, keeping the current level.
+
+        During a pause the level at the pause end stays one token.
+
+        Raises:
+            ValueError: *rate* is not finite and > 0.
+        """
+        _check_rate(rate)
+        now = self._clock()
+        if now >= self._anchor:
+            self._base = self._settle(now)
+            self._anchor = now
+        self._rate = float(rate)
+
+    def _level(self, now: float) -> float:
+        level = self._base + (now - self._anchor) * self._rate
+        whole = round(level)
+        return float(whole) if abs(level - whole) < _EPSILON else level
+
+    def _settle(self, now: float) -> float:
+        """Return the level at *now*; a full bucket is re-anchored (it stops refilling)."""
+        level = self._level(now)
+        if level >= self._burst:
+            self._anchor = now
+            self._base = float(self._burst)
+            return self._base
+        return level
+
+    def __repr__(self) -> str:
+        return f"TokenBucket(rate={self._rate}, burst={self._burst}, tokens={self.tokens:.3f})"
+
+
+class SlidingWindowLog:
+    """At most ``limit`` sends in any ``window`` seconds: an exact moving window.
+
+    Models Discogs' "60 requests per moving 60-second window". Keeps the times of the last
+    ``limit`` sends (scheduled ones included), so memory is bounded by ``limit``; this is the
+    moving-window log of ``limits`` (alisaifee/limits), with reservations instead of refusals.
+    A window is half-open: sends at ``t`` and ``t + window`` are in different windows.
+
+    Not thread-safe: meant for one event loop.
+
+    Args:
+        limit: sends allowed per window, >= 1.
+        window: window length, seconds, > 0.
+        clock: monotonic clock, seconds.
+
+    Raises:
+        ValueError: invalid ``limit`` or ``window``.
+    """
+
+    def __init__(self, limit: int, window: float, clock: Clock = time.monotonic) -> None:
+        _check_limit(limit)
+        if not (window > 0 and math.isfinite(window)):
+            raise ValueError(f"window must be finite and > 0 s, got {window}")
+        self._window = float(window)
+        self._clock = clock
+        self._log: deque[float] = deque(maxlen=limit)
+
+    @property
+    def limit(self) -> int:
+        """Sends allowed per window."""
+        return self._log.maxlen or 0
+
+    @property
+    def window(self) -> float:
+        """Window length, seconds."""
+        return self._window
+
+    def reserve(self) -> float:
+        """Record one send and return the seconds to wait before making it.
+
+        The send is recorded at ``now + wait``, the earliest instant that keeps every window within
+        the limit; concurrent reservers are served FIFO.
+        """
+        now = self._clock()
+        at = now
+        if self._log:
+            at = max(at, self._log[-1])  # FIFO: never before an earlier reservation
+            if len(self._log) == self._log.maxlen:
+                # The send `limit` places back must have left the window.
+                at = max(at, self._log[0] + self._window)
+        self._log.append(at)  # maxlen drops the oldest, which no longer constrains anything
+        return at - now
+
+    def time_until(self) -> float:
+        """Seconds until one more send fits every window, without recording it."""
+        now = self._clock()
+        at = now
+        if self._log:
+            at = max(at, self._log[-1])
+            if len(self._log) == self._log.maxlen:
+                at = max(at, self._log[0] + self._window)
+        return at - now
+
+    def set_limit(self, limit: int) -> None:
+        """Change the limit to *limit* sends per window (e.g. from ``X-Discogs-Ratelimit``).
+
+        Raises:
+            ValueError: ``limit < 1``.
+        """
+        _check_limit(limit)
+        self._log = deque(self._log, maxlen=limit)
+
+    def count(self) -> int:
+        """Number of sends made in the window ending now, ``(now - window, now]``.
+
+        Exact while the limit has not changed within the last window.
+        """
+        now = self._clock()
+        if self._log and self._log[-1] > now:
+            # A send is scheduled later only when the window is full: the earliest future send x
+            # waits for the send `limit` places back to leave, so the `limit` sends before x are
+            # all in (now - window, now]. (Those sends may have left this bounded log.)
+            return self.limit
+        return sum(1 for t in self._log if now - self._window < t)
+
+    def __repr__(self) -> str:
+        return f"SlidingWindowLog(limit={self.limit}, window={self._window})"
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A provider's quota as announced in response headers; ``None`` where absent or malformed.
+
+    Attributes:
+        limit: requests allowed per window.
+        used: requests used in the current window.
+        remaining: requests left in the current window.
+    """
+
+    limit: int | None
+    used: int | None
+    remaining: int | None
+
+
+def parse_quota_headers(headers: Mapping[str, str | bytes], prefix: str) -> Quota:
+    """Read ``{prefix}``, ``{prefix}-used`` and ``{prefix}-remaining`` from *headers*.
+
+    For Discogs the prefix is ``x-discogs-ratelimit``. Values must be non-negative integers
+    (``1*DIGIT``, surrounding whitespace allowed); anything else is ignored (``None``), as the IETF
+    ratelimit-headers draft requires ("malformed fields MUST be ignored").
+
+    Args:
+        headers: response headers with lower-case names; values as ``str`` or raw ``bytes``.
+        prefix: header name prefix, case-insensitive.
+    """
+    name = prefix.lower()
+    return Quota(
+        limit=_count(headers.get(name)),
+        used=_count(headers.get(f"{name}-used")),
+        remaining=_count(headers.get(f"{name}-remaining")),
+    )
+
+
+def _count(value: str | bytes | None) -> int | None:
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    return int(text) if _DIGITS.fullmatch(text) else None
+
+
+def _check_rate(rate: float) -> None:
+    if not (rate > 0 and math.isfinite(rate)):
+        raise ValueError(f"rate must be finite and > 0 req/s, got {rate}")
+
+
+def _check_n(n: int) -> None:
+    if n < 1:
+        raise ValueError(f"token count must be >= 1, got {n}")
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1 send per window, got {limit}")

@@ -1,0 +1,49 @@
+"""Names of the fields the enrichment pipeline reads and writes on an item."""
+
+from __future__ import annotations
+
+#: Input fields (names configurable with ``APIGW_INPUT_FIELDS``).
+INPUT_FIELDS = ("artist", "title", "spotify_id", "isrc")
+
+#: Output fields, each set only when a source answered. Types:
+#: ids are str except discogs_id (int, the release id); bpm, energy... loudness are float;
+#: time_signature, spotify_popularity, lastfm_playcount, lastfm_listeners are int;
+#: lastfm_tags is list[str];
+#: enrichment_sources is list[str] (providers that answered, in waterfall order);
+#: enrichment_errors is dict[str, str] (provider -> log-safe reason) when any provider failed.
+OUTPUT_FIELDS = (
+    "spotify_id",
+    "isrc",
+    "musicbrainz_id",
+    "discogs_id",
+    "bpm",
+    "key",
+    "camelot_key",
+    "energy",
+    "danceability",
+    "valence",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "speechiness",
+    "loudness",
+    "time_signature",
+    "label",
+    "catalog_number",
+    "release_date",
+    "release_country",
+    "spotify_popularity",
+    "lastfm_playcount",
+    "lastfm_listeners",
+    "lastfm_tags",
+    "enrichment_sources",
+    "enrichment_status",
+    "enrichment_errors",
+    "enriched_at",
+)
+
+#: Values of ``enrichment_status``.
+STATUS_COMPLETED = "completed"  # every enabled provider answered or said "not found"
+STATUS_PARTIAL = "partial"  # some enabled providers failed
+STATUS_FAILED = "failed"  # every enabled provider failed
+STATUS_SKIPPED = "skipped"  # nothing to look up (no artist/title and no identifier)

@@ -1,0 +1,91 @@
+"""Reading a track from any item type, and writing enrichment back without losing anything.
+
+Items are accessed through itemadapter, so dicts, ``scrapy.Item``, dataclasses, attrs and
+pydantic items all work. An item class that does not declare an output field simply does not
+get it (one warning per class and field set).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from itemadapter import ItemAdapter
+
+from scrapy_apigw.providers.base import TrackContext
+
+logger = logging.getLogger(__name__)
+
+_SPACE = re.compile(r"\s+")
+_warned: set[tuple[type, frozenset[str]]] = set()
+
+
+def clean_text(value: Any) -> str:
+    """A printable, whitespace-collapsed string from a scraped value ('' for None/non-text).
+
+    Control characters (category C*) are dropped: they are never part of a real name and some
+    servers reject them in URLs.
+    """
+    if not isinstance(value, str):
+        return ""
+    text = "".join(ch for ch in value if not unicodedata.category(ch).startswith("C") or ch == " ")
+    return _SPACE.sub(" ", text).strip()
+
+
+def read_track(adapter: ItemAdapter, fields: Mapping[str, str]) -> TrackContext:
+    """Build the lookup context from an item.
+
+    Args:
+        adapter: the item, adapted.
+        fields: logical name (``artist``, ``title``, ``spotify_id``, ``isrc``) -> item field.
+
+    ``artist`` may be a string or a list of strings (every credited artist); anything else
+    counts as missing. Values that are not strings are ignored rather than guessed at.
+    """
+    raw_artist = adapter.get(fields["artist"])
+    artists: tuple[str, ...]
+    if isinstance(raw_artist, (list, tuple)):
+        artists = tuple(a for a in (clean_text(x) for x in raw_artist) if a)
+    else:
+        single = clean_text(raw_artist)
+        artists = (single,) if single else ()
+    spotify_id = clean_text(adapter.get(fields["spotify_id"])) or None
+    isrc = clean_text(adapter.get(fields["isrc"])) or None
+    return TrackContext(
+        artist=artists[0] if artists else "",
+        title=clean_text(adapter.get(fields["title"])),
+        artists=artists,
+        spotify_id=spotify_id,
+        isrc=isrc,
+    )
+
+
+def write_fields(adapter: ItemAdapter, values: Mapping[str, Any]) -> None:
+    """Set *values* on the item; fields the item class does not declare are left out.
+
+    A value already present and non-empty on the item (scraped data, or an identifier given as
+    input) is kept: enrichment fills gaps, it never overwrites what the spider scraped. The
+    ``enrichment_*`` and ``enriched_at`` fields are the pipeline's own and always set.
+    """
+    rejected = []
+    for name, value in values.items():
+        own = name.startswith("enrich")
+        if not own and adapter.get(name) not in (None, "", [], {}):
+            continue
+        try:
+            adapter[name] = value
+        except KeyError:
+            rejected.append(name)
+    if rejected:
+        key = (type(adapter.item), frozenset(rejected))
+        if key not in _warned:
+            _warned.add(key)
+            logger.warning(
+                "apigw: %s does not declare field(s) %s: those enrichment values are not set "
+                "(declare them to receive them)",
+                type(adapter.item).__name__,
+                ", ".join(sorted(rejected)),
+            )

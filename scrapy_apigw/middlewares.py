@@ -1,0 +1,296 @@
+"""Downloader middlewares: per-provider throttling, circuit breaking and Retry-After retries.
+
+Order (set by the add-on; keep it when listing them by hand)::
+
+    process_request:   TokenBucketThrottleMiddleware (560) -> CircuitBreakerMiddleware (570)
+    process_response:  CircuitBreakerMiddleware (570) -> TokenBucketThrottleMiddleware (560)
+                       -> RetryAfterMiddleware (550, replaces Scrapy's RetryMiddleware)
+
+Requests to URLs that belong to no provider pass through untouched (the retry middleware then
+behaves exactly like Scrapy's). All three share the crawler's gateway with the enrichment
+pipeline, so a Retry-After seen by either path pauses both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from scrapy import Request, Spider
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+from scrapy.utils.response import response_status_message
+
+from scrapy_apigw.core.outcome import Outcome
+from scrapy_apigw.core.retry import parse_retry_after
+from scrapy_apigw.exceptions import ApiGatewayError
+from scrapy_apigw.gateway import Gateway, ProviderState
+from scrapy_apigw.secrets import redact_url
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+#: ``request.meta`` key: wall-clock time (epoch seconds) before which a retry must not be sent.
+META_NOT_BEFORE = "apigw_not_before"
+#: ``request.meta`` key set on provider requests: the provider's name.
+META_PROVIDER = "apigw_provider"
+
+
+def response_headers(response: Response) -> dict[str, str]:
+    """Lower-case ``name -> last value`` view of a Scrapy response's headers."""
+    return {
+        key.decode("latin-1").lower(): values[-1].decode("latin-1")
+        for key, values in response.headers.items()
+        if values
+    }
+
+
+class _GatewayComponent:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.gateway = Gateway.for_crawler(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        """Build from the crawler; raises NotConfigured when the gateway is disabled."""
+        return cls(crawler)
+
+    def _state(self, request: Request) -> ProviderState | None:
+        state = self.gateway.provider_for_url(request.url)
+        if state is not None:
+            request.meta[META_PROVIDER] = state.name
+        return state
+
+    def _outcome(
+        self, request: Request, response: Response
+    ) -> tuple[ProviderState, Outcome] | None:
+        """The provider and the outcome of a provider response (None for other requests)."""
+        state = self.gateway.provider_for_url(request.url)
+        if state is None:
+            return None
+        return state, self.gateway.classify(state, response.status, response.body)
+
+
+class TokenBucketThrottleMiddleware(_GatewayComponent):
+    """Paces provider requests with the provider's token bucket, pause and window quota.
+
+    The wait is asynchronous (the reactor never blocks). While a request waits it is counted
+    as active in its downloader slot, so Scrapy's ``DownloaderAwarePriorityQueue`` sends other
+    hosts' requests first instead of filling ``CONCURRENT_REQUESTS`` with waiting ones.
+
+    On responses it applies what they say about pacing: a rate-limited answer (429, MusicBrainz
+    503, Last.fm error 29) pauses the provider for its ``Retry-After`` (RFC 9110 §10.2.3) or a
+    backoff; Discogs' ``X-Discogs-Ratelimit*`` headers tune its window quota.
+    """
+
+    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        """Wait for the provider's next free slot (no-op for non-provider URLs)."""
+        state = self._state(request)
+        if state is None:
+            return
+        self.gateway.fail_fast(state)
+        not_before = request.meta.get(META_NOT_BEFORE)
+        delay = max(0.0, float(not_before) - time.time()) if not_before else 0.0
+        with self._counted_in_slot(request):
+            await self.gateway.acquire(state, self.gateway.clock() + delay if delay else 0.0)
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Response:
+        """Record pacing signals (Retry-After pauses, quota headers) of provider responses."""
+        if found := self._outcome(request, response):
+            self.gateway.record_pacing(*found, response_headers(response))
+        return response
+
+    @contextmanager
+    def _counted_in_slot(self, request: Request) -> Iterator[None]:
+        # Public downloader API only (slots, get_slot_key); if a future Scrapy renames slots
+        # the accounting is skipped and pacing still works.
+        downloader = getattr(getattr(self.crawler, "engine", None), "downloader", None)
+        active: set[Request] | None = None
+        if downloader is not None and hasattr(downloader, "slots"):
+            slot = downloader.slots.get(downloader.get_slot_key(request))
+            active = getattr(slot, "active", None)
+        if active is None or request in active:
+            yield
+            return
+        active.add(request)
+        try:
+            yield
+        finally:
+            active.discard(request)
+
+
+class CircuitBreakerMiddleware(_GatewayComponent):
+    """Fails provider requests at once while the provider's circuit is open.
+
+    The request's errback receives :class:`~scrapy_apigw.exceptions.CircuitOpenError` (with
+    ``retry_in`` seconds until a half-open probe). Responses feed the breaker: 5xx and network
+    errors are failures; 2xx and 404 successes; other 4xx and rate limits are ignored
+    (resilience4j's ``ignoreExceptions``: a refused request says nothing of the provider's health).
+    """
+
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        """Take a breaker permit for a provider request, or raise CircuitOpenError."""
+        state = self._state(request)
+        if state is not None:
+            self.gateway.check_circuit(state)
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Response:
+        """Record a provider response's outcome on its breaker."""
+        if found := self._outcome(request, response):
+            self.gateway.record_breaker(*found)
+        return response
+
+    def process_exception(
+        self, request: Request, exception: Exception, spider: Spider | None = None
+    ) -> None:
+        """Record a download error (timeout, refused connection) as a breaker failure."""
+        state = self.gateway.provider_for_url(request.url)
+        if state is None or isinstance(exception, ApiGatewayError):
+            return
+        if _is_network_error(exception):
+            self.gateway.record_breaker(state, Outcome.NETWORK_ERROR)
+        else:
+            self.gateway.record_breaker(state, Outcome.CLIENT_ERROR)  # releases a probe permit
+
+
+class RetryAfterMiddleware(RetryMiddleware):
+    """Scrapy's ``RetryMiddleware``, plus backoff with jitter and Retry-After for providers.
+
+    For provider requests: retries the outcomes the provider's policy retries (429 and the
+    provider's own rate-limit signal, 500/502/503/504, timeouts and connection errors), never
+    400/401/403/404; waits ``Retry-After`` (delta-seconds or HTTP-date) or an exponential
+    backoff (1 s doubling to 60 s, ±20 % jitter) before the retry is sent, without holding a
+    download slot (the retry is rescheduled at once and held by the throttle middleware);
+    gives up at the provider's ``max_retries`` (or ``max_retry_times`` meta). Builds retries with
+    :func:`scrapy.downloadermiddlewares.retry.get_retry_request`, so the ``retry/*`` stats that
+    monitors read stay intact. Other requests get Scrapy's own behaviour unchanged.
+
+    With ``APIGW_ENABLED = False`` it is exactly Scrapy's ``RetryMiddleware``.
+    """
+
+    gateway: Gateway | None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        """Build like Scrapy's RetryMiddleware (NotConfigured when ``RETRY_ENABLED`` is off)."""
+        middleware = super().from_crawler(crawler)
+        try:
+            middleware.gateway = Gateway.for_crawler(crawler)
+        except NotConfigured:
+            middleware.gateway = None
+        return middleware
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Request | Response:
+        """Retry a provider response its policy says to retry; delegate other requests."""
+        state = self._provider(request)
+        if state is None:
+            return super().process_response(request, response)
+        if request.meta.get("dont_retry", False):
+            return response
+        assert self.gateway is not None
+        outcome = self.gateway.classify(state, response.status, response.body)
+        if not outcome.retryable:
+            return response
+        headers = response_headers(response)
+        retry_after = parse_retry_after(
+            headers.get("retry-after"), time.time(), headers.get("date")
+        )
+        if retry_after is not None and retry_after > state.config.max_retry_after:
+            logger.warning(
+                "apigw: %s asks to wait %.0f s (over max_retry_after %.0f s): not retrying %s",
+                state.name,
+                retry_after,
+                state.config.max_retry_after,
+                redact_url(request.url),
+            )
+            return response
+        reason = response_status_message(response.status)
+        return self._retry_provider(request, state, reason, outcome, retry_after) or response
+
+    def process_exception(
+        self, request: Request, exception: Exception, spider: Spider | None = None
+    ) -> Request | Response | None:
+        """Retry network errors of provider requests with backoff; never an open circuit."""
+        state = self._provider(request)
+        if state is None:
+            return super().process_exception(request, exception)
+        if isinstance(exception, ApiGatewayError) or request.meta.get("dont_retry", False):
+            return None
+        if not isinstance(exception, self.exceptions_to_retry):
+            return None
+        return self._retry_provider(request, state, exception, Outcome.NETWORK_ERROR, None)
+
+    def _provider(self, request: Request) -> ProviderState | None:
+        return self.gateway.provider_for_url(request.url) if self.gateway else None
+
+    def _retry_provider(
+        self,
+        request: Request,
+        state: ProviderState,
+        reason: str | Exception,
+        outcome: Outcome,
+        retry_after: float | None,
+    ) -> Request | None:
+        assert self.gateway is not None and self.crawler.spider is not None
+        attempt = request.meta.get("retry_times", 0) + 1
+        retry = get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=reason,
+            max_retry_times=request.meta.get("max_retry_times", state.config.max_retries),
+            priority_adjust=request.meta.get("priority_adjust", self.priority_adjust),
+            give_up_log_level=request.meta.get("give_up_log_level", self.give_up_log_level),
+        )
+        if retry is None:
+            return None
+        # A rate limit paused the whole provider already (the throttle holds every request);
+        # other failures back off per request.
+        delay = retry_after if retry_after is not None else state.policy.delay(attempt)
+        if outcome is Outcome.RATE_LIMITED and retry_after is None:
+            delay = 0.0
+        retry.meta[META_NOT_BEFORE] = time.time() + delay
+        self.gateway.inc(f"{state.name}/retries")
+        return retry
+
+
+def _is_network_error(exception: Exception) -> bool:
+    from twisted.internet import error as tx_error
+    from twisted.internet.defer import TimeoutError as DeferTimeoutError
+    from twisted.web.client import ResponseFailed
+
+    return isinstance(
+        exception,
+        (
+            tx_error.TimeoutError,
+            DeferTimeoutError,
+            tx_error.ConnectError,
+            tx_error.ConnectionLost,
+            tx_error.ConnectionDone,
+            ResponseFailed,
+            TimeoutError,
+            ConnectionError,
+        ),
+    )
+
+
+__all__ = [
+    "META_NOT_BEFORE",
+    "META_PROVIDER",
+    "CircuitBreakerMiddleware",
+    "RetryAfterMiddleware",
+    "TokenBucketThrottleMiddleware",
+    "response_headers",
+]

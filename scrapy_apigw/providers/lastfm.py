@@ -1,0 +1,188 @@
+"""Last.fm client: play counts, listeners and top tags (PROVIDERS.md section 4).
+
+Calls (path ``/`` of ``https://ws.audioscrobbler.com/2.0``; the transport adds ``api_key``):
+
+- ``GET /?method=track.getInfo&mbid=<mbid>&format=json`` when MusicBrainz gave a recording MBID,
+  and, if Last.fm does not know that MBID (error 6) or none is known,
+  ``GET /?method=track.getInfo&artist=<artist>&track=<title>&autocorrect=1&format=json``
+  (data_type ``"info"``);
+- ``GET /?method=track.getTopTags`` with the same identification (data_type ``"tags"``).
+
+Last.fm reports errors in the JSON body, often with HTTP 200 (``{"error": 6, "message": ...}``),
+so :meth:`LastFmClient.classify` reads the body first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy_apigw.core.matching import primary_artist
+from scrapy_apigw.core.outcome import Outcome, classify_status
+from scrapy_apigw.providers.base import ApiAnswer, ApiCall, Fetch, ProviderResult, TrackContext
+
+__all__ = ["ERROR_OUTCOMES", "MAX_QUERY_VALUE", "LastFmClient", "count"]
+
+#: Longest artist/track value sent (characters): a garbage 5,000-character title must not build
+#: a URL the server refuses with 414.
+MAX_QUERY_VALUE = 200
+
+#: Last.fm error codes (last.fm/api/errorcodes) and what they mean for retry and breaker.
+ERROR_OUTCOMES: dict[int, Outcome] = {
+    29: Outcome.RATE_LIMITED,  # rate limit exceeded (HTTP 429 or 200)
+    8: Outcome.SERVER_ERROR,  # operation failed (generic backend error)
+    11: Outcome.SERVER_ERROR,  # service offline
+    16: Outcome.SERVER_ERROR,  # temporary error, retry
+    6: Outcome.NOT_FOUND,  # invalid parameters: "Track not found", unknown artist
+    4: Outcome.AUTH_FAILED,  # authentication failed
+    9: Outcome.AUTH_FAILED,  # invalid session key
+    10: Outcome.AUTH_FAILED,  # invalid API key
+    26: Outcome.AUTH_FAILED,  # suspended API key
+    2: Outcome.CLIENT_ERROR,  # invalid service
+    3: Outcome.CLIENT_ERROR,  # invalid method
+    5: Outcome.CLIENT_ERROR,  # invalid format
+    7: Outcome.CLIENT_ERROR,  # invalid resource
+    13: Outcome.CLIENT_ERROR,  # invalid signature
+    17: Outcome.CLIENT_ERROR,  # login required
+}
+
+
+def _error_code(data: Any) -> int | None:
+    """The ``error`` code of a Last.fm error body (int, or a numeric string), else None."""
+    if not isinstance(data, dict) or "error" not in data:
+        return None
+    code = data["error"]
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, str) and code.strip().isdigit():
+        return int(code)
+    return None
+
+
+def count(value: Any) -> int | None:
+    """A Last.fm number (sent as a string: ``"1315650"``) as a non-negative int, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+class LastFmClient:
+    """Last.fm part of the waterfall.
+
+    Args:
+        autocorrect: send ``autocorrect=1`` so Last.fm maps misspelt artist/track names to its
+            canonical ones (``0`` otherwise).
+        max_tags: most tags kept in ``lastfm_tags``.
+
+    Fields produced: ``lastfm_playcount`` and ``lastfm_listeners`` (ints; missing or unparsable
+    values are left out) and ``lastfm_tags`` (tag names by ``count`` descending, duplicates
+    removed case-insensitively, at most *max_tags*; not set when Last.fm has no tags). Note: for
+    an unknown pair Last.fm sometimes answers a stub track (``listeners: "2"``) instead of error 6;
+    nothing distinguishes it from a real obscure track, so its numbers are reported as given.
+    """
+
+    name = "lastfm"
+
+    def __init__(self, autocorrect: bool = True, max_tags: int = 10) -> None:
+        if max_tags < 1:
+            raise ValueError(f"max_tags must be >= 1, got {max_tags}")
+        self.autocorrect = autocorrect
+        self.max_tags = max_tags
+
+    def classify(self, status: int, data: Any) -> Outcome:
+        """Classify a Last.fm answer: the body's ``error`` code first, whatever the status.
+
+        ================  ==============
+        error code        outcome
+        ================  ==============
+        29                RATE_LIMITED
+        8, 11, 16         SERVER_ERROR
+        6                 NOT_FOUND
+        4, 9, 10, 26      AUTH_FAILED
+        2, 3, 5, 7, 13,   CLIENT_ERROR
+        17
+        other code        by status if it is an error status, else CLIENT_ERROR (an error body
+                          is never a success)
+        no error key      by status (2xx SUCCESS, 429 RATE_LIMITED, 5xx SERVER_ERROR...)
+        ================  ==============
+        """
+        code = _error_code(data)
+        if code is None:
+            return classify_status(status)
+        if code in ERROR_OUTCOMES:
+            return ERROR_OUTCOMES[code]
+        by_status = classify_status(status)
+        return Outcome.CLIENT_ERROR if by_status is Outcome.SUCCESS else by_status
+
+    async def enrich(self, track: TrackContext, fetch: Fetch) -> ProviderResult:
+        """Read the track's counts, then its top tags."""
+        identities: list[tuple[tuple[str, str], ...]] = []
+        if track.musicbrainz_id:
+            identities.append((("mbid", track.musicbrainz_id),))
+        artist = primary_artist(track.artist, track.artists)
+        if artist and track.title:
+            autocorrect = "1" if self.autocorrect else "0"
+            artist, title = artist[:MAX_QUERY_VALUE], track.title[:MAX_QUERY_VALUE]
+            identities.append((("artist", artist), ("track", title), ("autocorrect", autocorrect)))
+        if not identities:
+            return ProviderResult("skipped", reason="no MBID, or artist and title")
+
+        info: dict[str, Any] | None = None
+        answer: ApiAnswer | None = None
+        identity: tuple[tuple[str, str], ...] = ()
+        for identity in identities:
+            answer = await fetch(self._call("track.getInfo", identity, "info"))
+            data = answer.data if answer.kind == "ok" and isinstance(answer.data, dict) else {}
+            if isinstance(data.get("track"), dict):
+                info = data["track"]
+                break  # *identity* is the one Last.fm knows: ask the tags with it
+        if info is None:
+            if answer is not None and answer.kind in ("rejected", "forbidden"):
+                return ProviderResult("failed", reason=f"request refused (HTTP {answer.status})")
+            return ProviderResult("not_found", reason="track not found")
+
+        fields: dict[str, Any] = {}
+        for source, target in (
+            ("playcount", "lastfm_playcount"),
+            ("listeners", "lastfm_listeners"),
+        ):
+            value = count(info.get(source))
+            if value is not None:
+                fields[target] = value
+        tags_answer = await fetch(self._call("track.getTopTags", identity, "tags"))
+        if tags_answer.kind == "ok":
+            tags = self.top_tags(tags_answer.data)
+            if tags:
+                fields["lastfm_tags"] = tags
+        if not fields:
+            return ProviderResult("not_found", reason="no counts or tags")
+        return ProviderResult("ok", fields)
+
+    def top_tags(self, data: Any) -> list[str]:
+        """Tag names of a ``track.getTopTags`` body, by count descending, at most ``max_tags``.
+
+        Shape: ``{"toptags": {"tag": [{"count": 100, "name": "hard rock", "url": ...}]}}``; a
+        single tag may come as an object instead of a list (Last.fm's XML-to-JSON conversion).
+        """
+        toptags = data.get("toptags") if isinstance(data, dict) else None
+        raw = toptags.get("tag") if isinstance(toptags, dict) else None
+        entries = [raw] if isinstance(raw, dict) else raw if isinstance(raw, list) else []
+        tags = [t for t in entries if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        tags.sort(key=lambda t: -(count(t.get("count")) or 0))
+        names: list[str] = []
+        seen: set[str] = set()
+        for tag in tags:
+            name = tag["name"].strip()
+            if name and name.casefold() not in seen:
+                seen.add(name.casefold())
+                names.append(name)
+        return names[: self.max_tags]
+
+    def _call(self, method: str, identity: tuple[tuple[str, str], ...], data_type: str) -> ApiCall:
+        params = (("method", method), *identity, ("format", "json"))
+        return ApiCall(provider=self.name, data_type=data_type, path="/", params=params)

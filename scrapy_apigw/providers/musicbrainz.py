@@ -1,0 +1,176 @@
+"""MusicBrainz WS/2 client: recording by ISRC or by search (PROVIDERS.md section 2).
+
+Calls (paths relative to ``https://musicbrainz.org/ws/2``; the transport adds the User-Agent):
+
+- ``GET /isrc/{ISRC}?inc=artist-credits&fmt=json`` (data_type ``"isrc"``) when a valid ISRC is
+  known (input or Spotify). One ISRC can map to several recordings (Atmos mixes, re-releases);
+- else, or when the ISRC is unknown to MusicBrainz (404) or maps to nothing,
+  ``GET /recording?query=recording:"<title>" AND artist:"<artist>"&limit=N&fmt=json``
+  (data_type ``"search"``), the query built with :func:`scrapy_apigw.core.lucene.build_query`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy_apigw.core.lucene import build_query
+from scrapy_apigw.core.matching import (
+    DEFAULT_THRESHOLD,
+    best_match,
+    normalize_isrc,
+    primary_artist,
+    strip_featuring,
+)
+from scrapy_apigw.core.outcome import Outcome, classify_status
+from scrapy_apigw.providers.base import ApiAnswer, ApiCall, Fetch, ProviderResult, TrackContext
+
+__all__ = ["RATE_LIMIT_MESSAGE", "MusicBrainzClient"]
+
+#: Part of the 503 body MusicBrainz sends when a client goes over 1 request/s (AzuraCast#3705,
+#: mixxx#14215): ``{"error": "Your requests are exceeding the allowable rate limit. ..."}``.
+RATE_LIMIT_MESSAGE = "exceeding the allowable rate limit"
+
+
+def _credits(recording: dict[str, Any]) -> list[str]:
+    """Credited artist names of a recording (``artist-credit[].name``, else the artist's name)."""
+    names = []
+    for credit in recording.get("artist-credit") or []:
+        if not isinstance(credit, dict):
+            continue
+        artist = credit.get("artist")
+        name = credit.get("name") or (artist.get("name") if isinstance(artist, dict) else None)
+        if isinstance(name, str) and name:
+            names.append(name)
+    return names
+
+
+def _score(recording: dict[str, Any]) -> int:
+    """The search ``score`` (int 0..100 in JSON; tolerate a numeric string), 0 when absent."""
+    try:
+        return int(recording.get("score", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _recordings(answer: ApiAnswer) -> list[dict[str, Any]]:
+    """Recordings of an ok answer that have an id, in the server's order."""
+    if answer.kind != "ok" or not isinstance(answer.data, dict):
+        return []
+    return [r for r in answer.data.get("recordings") or [] if isinstance(r, dict) and r.get("id")]
+
+
+class MusicBrainzClient:
+    """MusicBrainz part of the waterfall.
+
+    Args:
+        search_limit: ``limit`` of the recording search, 1..100 (server default 25).
+        min_score: lowest MusicBrainz search ``score`` (0..100) a candidate needs; candidates that
+            pass are then ranked by :func:`~scrapy_apigw.core.matching.best_match` (threshold 80).
+
+    Fields produced: ``musicbrainz_id`` (recording MBID), ``release_date`` (``first-release-date``
+    as given, ``"1999-06-21"``/``"1999"``), ``isrc`` (first valid entry of ``isrcs``, only when the
+    track had no ISRC yet). Which source's ``release_date`` wins is the waterfall's rule (a field is
+    set only if not already set, so Spotify's comes first); this client just reports MusicBrainz's.
+    It sets ``track.musicbrainz_id`` (and ``track.isrc`` when it found one and there was none).
+    """
+
+    name = "musicbrainz"
+
+    def __init__(self, search_limit: int = 5, min_score: int = 80) -> None:
+        if not 1 <= search_limit <= 100:
+            raise ValueError(f"search_limit must be 1..100, got {search_limit}")
+        if not 0 <= min_score <= 100:
+            raise ValueError(f"min_score must be 0..100, got {min_score}")
+        self.search_limit = search_limit
+        self.min_score = min_score
+
+    def classify(self, status: int, data: Any) -> Outcome:
+        """Classify a MusicBrainz answer (rate-limiting page, PROVIDERS.md section 2).
+
+        ========  ==============================================================
+        status    outcome
+        ========  ==============================================================
+        2xx       SUCCESS
+        400       CLIENT_ERROR (``{"error": "Invalid mbid."}``), also 406 and other 4xx
+        401       AUTH_FAILED
+        403       FORBIDDEN (missing User-Agent)
+        404       NOT_FOUND (``{"error": "Not Found"}``: unknown ISRC or MBID)
+        429       RATE_LIMITED (not sent by MusicBrainz; kept for proxies)
+        503       RATE_LIMITED when the body says "exceeding the allowable rate limit",
+                  else SERVER_ERROR (maintenance, overload)
+        5xx       SERVER_ERROR
+        ========  ==============================================================
+        """
+        if status == 503:
+            message = data.get("error") if isinstance(data, dict) else data
+            if isinstance(message, str) and RATE_LIMIT_MESSAGE in message:
+                return Outcome.RATE_LIMITED
+            return Outcome.SERVER_ERROR
+        return classify_status(status)
+
+    async def enrich(self, track: TrackContext, fetch: Fetch) -> ProviderResult:
+        """Find the recording by ISRC, else by search, and report its MBID and dates."""
+        known_isrc = normalize_isrc(track.isrc)
+        artist = primary_artist(track.artist, track.artists)
+        title = strip_featuring(track.title)
+        recording: dict[str, Any] | None = None
+        last: ApiAnswer | None = None
+
+        if known_isrc:
+            inc = (("inc", "artist-credits"), ("fmt", "json"))
+            last = await fetch(self._call(f"/isrc/{known_isrc}", "isrc", inc))
+            recording = self._pick_isrc(_recordings(last), track)
+        if recording is None and artist and title:
+            query = build_query([("recording", title), ("artist", artist)])
+            search = (("query", query), ("limit", str(self.search_limit)), ("fmt", "json"))
+            last = await fetch(self._call("/recording", "search", search))
+            recording = self._pick_search(_recordings(last), track)
+
+        if last is None:
+            return ProviderResult("skipped", reason="no ISRC, or artist and title")
+        if recording is None:
+            if last.kind in ("rejected", "forbidden"):
+                return ProviderResult("failed", reason=f"request refused (HTTP {last.status})")
+            return ProviderResult("not_found", reason="no matching recording")
+
+        fields: dict[str, Any] = {"musicbrainz_id": str(recording["id"])}
+        date = recording.get("first-release-date")
+        if isinstance(date, str) and date:
+            fields["release_date"] = date
+        if known_isrc is None:
+            isrcs = [normalize_isrc(i) for i in recording.get("isrcs") or []]
+            found = next((i for i in isrcs if i), None)
+            if found:
+                fields["isrc"] = found
+                track.isrc = found
+        track.musicbrainz_id = fields["musicbrainz_id"]
+        return ProviderResult("ok", fields)
+
+    def _call(self, path: str, data_type: str, params: tuple[tuple[str, str], ...]) -> ApiCall:
+        return ApiCall(provider=self.name, data_type=data_type, path=path, params=params)
+
+    @staticmethod
+    def _pick_isrc(recordings: list[dict[str, Any]], track: TrackContext) -> dict[str, Any] | None:
+        """The recording an ISRC names: best title/artist match (>= 80) if any, else the first."""
+        if not recordings:
+            return None
+        artists = list(track.artists) or [track.artist]
+        found = best_match(
+            recordings, track.title, artists, lambda r: (str(r.get("title") or ""), _credits(r))
+        )
+        return found[0] if found else recordings[0]
+
+    def _pick_search(
+        self, recordings: list[dict[str, Any]], track: TrackContext
+    ) -> dict[str, Any] | None:
+        """Best search hit: MusicBrainz ``score >= min_score`` and our match score >= 80."""
+        scored = [r for r in recordings if _score(r) >= self.min_score]
+        artists = list(track.artists) or [track.artist]
+        found = best_match(
+            scored,
+            track.title,
+            artists,
+            lambda r: (str(r.get("title") or ""), _credits(r)),
+            threshold=DEFAULT_THRESHOLD,
+        )
+        return found[0] if found else None

@@ -1,0 +1,43 @@
+"""The provider sandbox: a local Twisted web server that behaves like the real music APIs.
+
+Spotify, MusicBrainz, Discogs and Last.fm answer with their real shapes, auth checks, quirks,
+errors and rate-limit signals (``shared/design/PROVIDERS.md``); AcousticBrainz is gone (410);
+``/site/`` serves a small tracklist website. Faults (outages, errors, latency, forced 429s,
+broken bodies) are switched at run time and every request is logged without credentials.
+
+Start it as a process::
+
+    python -m scrapy_apigw.sandbox --port 0 --speed 20
+    # prints one line: SANDBOX_URL=http://127.0.0.1:<port>
+
+or in-process, inside a running reactor::
+
+    from scrapy_apigw.sandbox import Sandbox, SandboxConfig
+    sandbox = Sandbox(SandboxConfig(speed=20))
+    url = await sandbox.start()
+    ...
+    await sandbox.stop()
+
+Importing this package never imports ``twisted.internet.reactor``.
+"""
+
+from scrapy_apigw.sandbox.catalog import Catalog, CatalogError
+from scrapy_apigw.sandbox.config import (
+    DEFAULT_DISCOGS_TOKEN,
+    DEFAULT_LASTFM_API_KEY,
+    DEFAULT_SPOTIFY_CLIENT_ID,
+    DEFAULT_SPOTIFY_CLIENT_SECRET,
+    SandboxConfig,
+)
+from scrapy_apigw.sandbox.server import Sandbox
+
+__all__ = [
+    "DEFAULT_DISCOGS_TOKEN",
+    "DEFAULT_LASTFM_API_KEY",
+    "DEFAULT_SPOTIFY_CLIENT_ID",
+    "DEFAULT_SPOTIFY_CLIENT_SECRET",
+    "Catalog",
+    "CatalogError",
+    "Sandbox",
+    "SandboxConfig",
+]

@@ -1,0 +1,69 @@
+"""Settings of one sandbox: where it listens, how fast its clocks run, which credentials pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_DISCOGS_TOKEN",
+    "DEFAULT_LASTFM_API_KEY",
+    "DEFAULT_SPOTIFY_CLIENT_ID",
+    "DEFAULT_SPOTIFY_CLIENT_SECRET",
+    "SandboxConfig",
+]
+
+DEFAULT_SPOTIFY_CLIENT_ID = "sandbox-client-id"
+DEFAULT_SPOTIFY_CLIENT_SECRET = "sandbox-client-secret"
+DEFAULT_DISCOGS_TOKEN = "sandbox-discogs-token"
+DEFAULT_LASTFM_API_KEY = "sandbox-lastfm-key"
+
+
+@dataclass
+class SandboxConfig:
+    """How to run a sandbox.
+
+    Attributes:
+        host: interface to listen on.
+        port: TCP port; 0 picks a free one (read it back from ``Sandbox.url``).
+        speed: time compression factor. Every rate-limit window is divided by it and every
+            rate multiplied by it, and Spotify tokens live ``token_ttl / speed`` seconds:
+            ``speed=20`` makes a 30 s window last 1.5 s. Latency faults are not scaled.
+        catalog_path: JSON catalog file; ``None`` uses the catalog shipped with the package.
+        seed: seed of the fault random generators (``error_rate``, ``malformed_rate``).
+            Provider records do not depend on it: they derive from the tracks only.
+        audio_features: ``"allowed"`` serves ``/v1/audio-features``; ``"forbidden"`` answers
+            403 ``{"error":{"status":403}}`` like an app registered after 2024-11-27.
+        token_ttl: Spotify token lifetime reported in ``expires_in``, seconds (before scaling).
+        spotify_client_id, spotify_client_secret: accepted client-credentials pair.
+        discogs_token: accepted personal access token.
+        lastfm_api_key: accepted API key.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    speed: float = 1.0
+    catalog_path: str | Path | None = None
+    seed: int = 0
+    audio_features: Literal["allowed", "forbidden"] = "allowed"
+    token_ttl: float = 3600.0
+    spotify_client_id: str = DEFAULT_SPOTIFY_CLIENT_ID
+    spotify_client_secret: str = DEFAULT_SPOTIFY_CLIENT_SECRET
+    discogs_token: str = DEFAULT_DISCOGS_TOKEN
+    lastfm_api_key: str = DEFAULT_LASTFM_API_KEY
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.speed > 0:
+            problems.append(f"speed must be > 0, got {self.speed!r}")
+        if not 0 <= self.port <= 65535:
+            problems.append(f"port must be in 0..65535, got {self.port!r}")
+        if self.audio_features not in ("allowed", "forbidden"):
+            problems.append(
+                f"audio_features must be 'allowed' or 'forbidden', got {self.audio_features!r}"
+            )
+        if not self.token_ttl > 0:
+            problems.append(f"token_ttl must be > 0 seconds, got {self.token_ttl!r}")
+        if problems:
+            raise ValueError("invalid SandboxConfig: " + "; ".join(problems))
