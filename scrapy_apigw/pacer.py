@@ -14,7 +14,7 @@ from collections import deque
 from typing import Any
 
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 
 from scrapy_apigw.core.ratelimit import SlidingWindowLog, TokenBucket
 
@@ -25,28 +25,37 @@ class Pacer:
     Args:
         bucket: the provider's token bucket (its pauses hold the gate shut).
         window: the provider's sliding-window quota, if any.
+        reactor: the ``IReactorTime`` that arms the release timer (default: the running
+            reactor; tests pass ``twisted.internet.task.Clock`` and give the bucket its
+            ``seconds``).
     """
 
-    def __init__(self, bucket: TokenBucket, window: SlidingWindowLog | None = None) -> None:
+    def __init__(
+        self,
+        bucket: TokenBucket,
+        window: SlidingWindowLog | None = None,
+        reactor: Any = None,
+    ) -> None:
         self.bucket = bucket
         self.window = window
+        self._reactor = reactor
         self._queue: deque[Deferred[None]] = deque()
         self._timer: Any = None
-
-    @property
-    def waiting(self) -> int:
-        """Number of callers queued at the gate."""
-        return len(self._queue)
 
     async def wait(self) -> None:
         """Return when the caller may send one request (immediately if nobody is queued and a
         token is there). Cancelling the awaiting task gives its place up."""
+        await maybe_deferred_to_future(self.turn())
+
+    def turn(self) -> Deferred[None]:
+        """A Deferred that fires when the caller may send one request: already fired if
+        nobody is queued and a token is there. Cancelling it gives the place up."""
         if not self._queue and self._take():
-            return
+            return succeed(None)
         turn: Deferred[None] = Deferred()
         self._queue.append(turn)
         self._schedule()
-        await maybe_deferred_to_future(turn)
+        return turn
 
     def _delay(self) -> float:
         delay = self.bucket.time_until()
@@ -76,9 +85,9 @@ class Pacer:
     def _schedule(self) -> None:
         if self._timer is not None or not self._queue:
             return
-        from twisted.internet import reactor
+        if self._reactor is None:
+            from twisted.internet import reactor
 
-        # zope interfaces confuse mypy's view of callLater's signature.
-        clock: Any = reactor
+            self._reactor = reactor
         # A pause set after this timer was armed makes it fire early; _release then re-arms.
-        self._timer = clock.callLater(self._delay(), self._release)
+        self._timer = self._reactor.callLater(self._delay(), self._release)

@@ -31,24 +31,9 @@ CREDENTIALS: dict[str, dict[str, str]] = {
     "beatport": {"api_key": "BEATPORT_API_KEY"},
 }
 
-#: Credentials the sandbox accepts (not secrets: they open nothing real).
-SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
-    "spotify": {"client_id": "sandbox-client-id", "client_secret": "sandbox-client-secret"},
-    "musicbrainz": {
-        "user_agent": f"scrapy-apigw-sandbox/{__version__} ( sandbox@example.invalid )"
-    },
-    "discogs": {"token": "sandbox-discogs-token"},
-    "lastfm": {"api_key": "sandbox-lastfm-key"},
-}
-
-#: Where each provider lives under the sandbox's base URL.
-SANDBOX_PATHS: dict[str, tuple[str, str | None]] = {
-    "spotify": ("/spotify/v1", "/spotify/accounts/api/token"),
-    "musicbrainz": ("/musicbrainz/ws/2", None),
-    "discogs": ("/discogs", None),
-    "lastfm": ("/lastfm/2.0", None),
-    "acousticbrainz": ("/acousticbrainz/api/v1", None),
-}
+#: The sandbox imitates these providers (the others keep their real URLs in sandbox mode).
+SANDBOX_PROVIDERS = ("spotify", "musicbrainz", "discogs", "lastfm", "acousticbrainz")
+SANDBOX_USER_AGENT = f"scrapy-apigw-sandbox/{__version__} ( sandbox@example.invalid )"
 
 DEFAULT_WATERFALL = ("spotify", "musicbrainz", "discogs", "lastfm")
 DEFAULT_INPUT_FIELDS = {
@@ -163,18 +148,19 @@ class GatewaySettings:
         constants scaled by ``sandbox_speed``: rates multiplied; windows, open timeouts, backoff
         and request timeouts divided (Retry-After values the sandbox sends are used as given).
         """
+        from scrapy_apigw.sandbox.config import BASE_PATHS
+
         speed = self.sandbox_speed
         providers = {}
         for name, config in self.providers.items():
-            paths = SANDBOX_PATHS.get(name)
-            if paths is None:
+            if name not in SANDBOX_PROVIDERS:
                 # A provider the sandbox does not imitate (beatport, user-added) stays untouched.
                 providers[name] = config
                 continue
-            base, token = paths
+            token = BASE_PATHS.get(f"{name}_token")
             providers[name] = dataclasses.replace(
                 config,
-                base_url=sandbox_url + base,
+                base_url=sandbox_url + BASE_PATHS[name],
                 token_url=sandbox_url + token if token else None,
                 domains=(),
                 rate=config.rate * speed,
@@ -186,9 +172,25 @@ class GatewaySettings:
         return dataclasses.replace(self, providers=providers, sandbox_url=sandbox_url)
 
 
+def _sandbox_credentials() -> dict[str, dict[str, str]]:
+    """Credentials the sandbox accepts (they open nothing real)."""
+    from scrapy_apigw.sandbox import config
+
+    return {
+        "spotify": {
+            "client_id": config.DEFAULT_SPOTIFY_CLIENT_ID,
+            "client_secret": config.DEFAULT_SPOTIFY_CLIENT_SECRET,
+        },
+        "musicbrainz": {"user_agent": SANDBOX_USER_AGENT},
+        "discogs": {"token": config.DEFAULT_DISCOGS_TOKEN},
+        "lastfm": {"api_key": config.DEFAULT_LASTFM_API_KEY},
+    }
+
+
 def _read_credentials(
     settings: BaseSettings, env: Mapping[str, str], sandbox: bool
 ) -> dict[str, dict[str, Any]]:
+    defaults = _sandbox_credentials() if sandbox else {}
     result: dict[str, dict[str, Any]] = {}
     for provider, fields in CREDENTIALS.items():
         values: dict[str, Any] = {}
@@ -196,11 +198,7 @@ def _read_credentials(
             value = settings.get(f"APIGW_{env_name}")
             if not value:
                 # In sandbox mode real credentials from the environment are never sent anywhere.
-                value = (
-                    SANDBOX_CREDENTIALS.get(provider, {}).get(name)
-                    if sandbox
-                    else env.get(env_name)
-                )
+                value = defaults.get(provider, {}).get(name) if sandbox else env.get(env_name)
             if not value:
                 continue
             # The MusicBrainz User-Agent is an identity, not a secret; everything else is.

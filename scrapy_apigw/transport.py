@@ -102,10 +102,6 @@ class Transport:
 
     # -- public API -------------------------------------------------------------------------
 
-    def can_call(self, provider: str) -> list[str]:
-        """Missing credential settings of *provider* (empty list: it can be called)."""
-        return self.settings.missing_credentials(provider)
-
     async def fetch(self, call: ApiCall) -> ApiAnswer:
         """Answer *call* from the cache or the provider.
 

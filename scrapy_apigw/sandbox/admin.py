@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from scrapy_apigw.sandbox.config import BASE_PATHS
 from scrapy_apigw.sandbox.faults import FaultError
 from scrapy_apigw.sandbox.http import Reply, SandboxRequest, json_reply
 
@@ -28,16 +29,6 @@ if TYPE_CHECKING:
     from scrapy_apigw.sandbox.dispatch import Dispatcher
 
 __all__ = ["Admin"]
-
-BASE_PATHS = {
-    "spotify": "/spotify/v1",
-    "spotify_token": "/spotify/accounts/api/token",
-    "musicbrainz": "/musicbrainz/ws/2",
-    "discogs": "/discogs",
-    "lastfm": "/lastfm/2.0",
-    "acousticbrainz": "/acousticbrainz/api/v1",
-    "site": "/site/",
-}
 
 
 class Admin:

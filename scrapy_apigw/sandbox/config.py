@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
+    "BASE_PATHS",
     "DEFAULT_DISCOGS_TOKEN",
     "DEFAULT_LASTFM_API_KEY",
     "DEFAULT_SPOTIFY_CLIENT_ID",
@@ -18,6 +19,18 @@ DEFAULT_SPOTIFY_CLIENT_ID = "sandbox-client-id"
 DEFAULT_SPOTIFY_CLIENT_SECRET = "sandbox-client-secret"
 DEFAULT_DISCOGS_TOKEN = "sandbox-discogs-token"
 DEFAULT_LASTFM_API_KEY = "sandbox-lastfm-key"
+
+#: Where each imitated provider lives under the sandbox's base URL (the client's sandbox
+#: routing reads this too).
+BASE_PATHS = {
+    "spotify": "/spotify/v1",
+    "spotify_token": "/spotify/accounts/api/token",
+    "musicbrainz": "/musicbrainz/ws/2",
+    "discogs": "/discogs",
+    "lastfm": "/lastfm/2.0",
+    "acousticbrainz": "/acousticbrainz/api/v1",
+    "site": "/site/",
+}
 
 
 @dataclass

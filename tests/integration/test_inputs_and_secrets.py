@@ -8,7 +8,6 @@ import logging
 import re
 
 import attr
-import pytest
 import pytest_twisted
 import scrapy
 from conftest import gateway_settings, provider_calls, run_crawl
@@ -200,4 +199,3 @@ def test_output_fields_are_documented():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "fields.md").read_text()
     missing = [f for f in OUTPUT_FIELDS if f"`{f}`" not in doc]
     assert not missing
-    pytest.importorskip("attr")
