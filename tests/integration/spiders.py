@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import scrapy
 from scrapy.http import Response
+from scrapy.utils.asyncio import sleep
 from twisted.python.failure import Failure
 
 
@@ -15,13 +16,18 @@ class ItemsSpider(scrapy.Spider):
 
     name = "items"
 
-    def __init__(self, items: list[Any], **kwargs: Any) -> None:
+    def __init__(self, items: list[Any], pause_after: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.items_to_yield = items
+        self.pause_after = pause_after
 
     async def start(self) -> AsyncIterator[Any]:
-        for item in self.items_to_yield:
+        for n, item in enumerate(self.items_to_yield, 1):
             yield item
+            if n == self.pause_after:
+                # Let the first items finish before the rest arrive (what was learned from
+                # them is then known to the later ones).
+                await sleep(1.0)
 
 
 class UrlsSpider(scrapy.Spider):
