@@ -20,7 +20,9 @@ from scrapy_apigw.providers.base import TrackContext
 logger = logging.getLogger(__name__)
 
 _SPACE = re.compile(r"\s+")
-_warned: set[tuple[type, frozenset[str]]] = set()
+#: item class -> undeclared fields already warned about (warn once per class, and again only
+#: for a field not yet mentioned)
+_warned: dict[type, set[str]] = {}
 
 
 def clean_text(value: Any) -> str:
@@ -79,13 +81,13 @@ def write_fields(adapter: ItemAdapter, values: Mapping[str, Any]) -> None:
             adapter[name] = value
         except KeyError:
             rejected.append(name)
-    if rejected:
-        key = (type(adapter.item), frozenset(rejected))
-        if key not in _warned:
-            _warned.add(key)
-            logger.warning(
-                "apigw: %s does not declare field(s) %s: those enrichment values are not set "
-                "(declare them to receive them)",
-                type(adapter.item).__name__,
-                ", ".join(sorted(rejected)),
-            )
+    warned = _warned.setdefault(type(adapter.item), set())
+    new = set(rejected) - warned
+    if new:
+        warned.update(new)
+        logger.warning(
+            "apigw: %s does not declare field(s) %s: those enrichment values are not set "
+            "(declare them to receive them)",
+            type(adapter.item).__name__,
+            ", ".join(sorted(new)),
+        )
