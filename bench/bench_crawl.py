@@ -31,20 +31,19 @@ import argparse
 import json
 import os
 import platform
-import queue
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from scrapy_apigw.sandbox import SandboxProcess, start_sandbox_process
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -137,83 +136,11 @@ class CrawlSummary:
         return max(r.rate_limited for r in self.runs)
 
 
-# -- sandbox ----------------------------------------------------------------------------------
-
-
-class Sandbox:
-    """A ``python -m scrapy_apigw.sandbox`` subprocess and the admin calls the benchmark uses."""
-
-    def __init__(self, speed: float) -> None:
-        self.speed = speed
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "scrapy_apigw.sandbox", "--port", "0", "--speed", str(speed)],
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            stdin=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
-        self.url = self._read_url()
-
-    def _read_url(self) -> str:
-        assert self.process.stdout is not None
-        stdout = self.process.stdout
-        lines: queue.Queue[bytes] = queue.Queue()
-
-        def pump() -> None:  # keep draining stdout so the sandbox never blocks on it
-            for line in stdout:
-                lines.put(line)
-            lines.put(b"")
-
-        threading.Thread(target=pump, daemon=True).start()
-        try:
-            line = lines.get(timeout=SANDBOX_START_TIMEOUT).decode().strip()
-        except queue.Empty:
-            line = ""
-        if not line.startswith("SANDBOX_URL="):
-            tail = self.stderr_tail()
-            self.stop()
-            raise RuntimeError(f"the sandbox did not start (stdout {line!r}): {tail}")
-        return line.split("=", 1)[1]
-
-    def _admin(self, method: str, path: str) -> Any:
-        data = b"{}" if method == "POST" else None
-        req = urllib.request.Request(f"{self.url}/_sandbox/{path}", data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read())
-
-    def reset(self) -> None:
-        """Clear the request log, faults and rate-limit state."""
-        self._admin("POST", "reset")
-
-    def log(self) -> list[dict[str, Any]]:
-        """Every request record since the last reset."""
-        return list(self._admin("GET", "log"))
-
-    def stderr_tail(self, limit: int = 3000) -> str:
-        """The end of the sandbox's stderr."""
-        self._stderr.flush()
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")[-limit:]
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 5 s."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self._stderr.close()
-
-
 # -- one crawl --------------------------------------------------------------------------------
 
 
 def crawl_command(
-    spec: CrawlSpec, sandbox: Sandbox, limit: int, work: Path, feed: Path, stats: Path
+    spec: CrawlSpec, sandbox: SandboxProcess, limit: int, work: Path, feed: Path, stats: Path
 ) -> list[str]:
     """The ``scrapy crawl`` command line of one crawl (without the ``time`` wrapper)."""
     settings = {
@@ -277,7 +204,7 @@ def read_feed(path: Path) -> tuple[int, dict[str, int]]:
 
 
 def run_crawl(
-    spec: CrawlSpec, sandbox: Sandbox, limit: int, work: Path, index: int, use_time: bool
+    spec: CrawlSpec, sandbox: SandboxProcess, limit: int, work: Path, index: int, use_time: bool
 ) -> CrawlRun:
     """Reset the sandbox, run one crawl process and collect its figures."""
     stem = f"{spec.key}{index}"
@@ -470,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a and b interleaved (drift hits both alike), then c once, then d.
     order = ["a", "b"] * args.repeat + ["c"] + ["d"] * args.repeat
 
-    sandbox = Sandbox(args.speed)
+    sandbox = start_sandbox_process(args.speed, timeout=SANDBOX_START_TIMEOUT)
     print(f"sandbox at {sandbox.url} (speed {args.speed:g})", file=sys.stderr)
     try:
         with tempfile.TemporaryDirectory(prefix="apigw-bench-") as tmp:

@@ -18,6 +18,13 @@ or in-process, inside a running reactor::
     ...
     await sandbox.stop()
 
+or as a subprocess driven from blocking code (tests, benchmarks; standard library only)::
+
+    from scrapy_apigw.sandbox import start_sandbox_process
+    with start_sandbox_process(10) as sandbox:
+        sandbox.reset()
+        ...  # crawl against sandbox.url, then inspect sandbox.log()
+
 Importing this package never imports ``twisted.internet.reactor``.
 """
 
@@ -29,6 +36,7 @@ from scrapy_apigw.sandbox.config import (
     DEFAULT_SPOTIFY_CLIENT_SECRET,
     SandboxConfig,
 )
+from scrapy_apigw.sandbox.process import HttpReply, SandboxProcess, start_sandbox_process
 from scrapy_apigw.sandbox.server import Sandbox
 
 __all__ = [
@@ -38,6 +46,9 @@ __all__ = [
     "DEFAULT_SPOTIFY_CLIENT_SECRET",
     "Catalog",
     "CatalogError",
+    "HttpReply",
     "Sandbox",
     "SandboxConfig",
+    "SandboxProcess",
+    "start_sandbox_process",
 ]
