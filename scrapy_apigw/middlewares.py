@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -41,6 +42,18 @@ logger = logging.getLogger(__name__)
 META_NOT_BEFORE = "apigw_not_before"
 #: ``request.meta`` key set on provider requests: the provider's name.
 META_PROVIDER = "apigw_provider"
+
+
+#: Outcome of each provider response, so the three middlewares decode its body once.
+_OUTCOMES: weakref.WeakKeyDictionary[Response, Outcome] = weakref.WeakKeyDictionary()
+
+
+def classify_response(gateway: Gateway, state: ProviderState, response: Response) -> Outcome:
+    """The outcome of a provider *response* (memoised per response object)."""
+    outcome = _OUTCOMES.get(response)
+    if outcome is None:
+        outcome = _OUTCOMES[response] = gateway.classify(state, response.status, response.body)
+    return outcome
 
 
 def response_headers(response: Response) -> dict[str, str]:
@@ -75,7 +88,7 @@ class _GatewayComponent:
         state = self.gateway.provider_for_url(request.url)
         if state is None:
             return None
-        return state, self.gateway.classify(state, response.status, response.body)
+        return state, classify_response(self.gateway, state, response)
 
 
 class TokenBucketThrottleMiddleware(_GatewayComponent):
@@ -201,7 +214,7 @@ class RetryAfterMiddleware(RetryMiddleware):
         if request.meta.get("dont_retry", False):
             return response
         assert self.gateway is not None
-        outcome = self.gateway.classify(state, response.status, response.body)
+        outcome = classify_response(self.gateway, state, response)
         if not outcome.retryable:
             return response
         headers = response_headers(response)
