@@ -292,9 +292,11 @@ class Gateway:
     ) -> float | None:
         """Apply what a response says about pacing; return the Retry-After hint in seconds.
 
-        - A rate-limited answer pauses the whole provider for its Retry-After (RFC 9110
-          §10.2.3, delta-seconds or HTTP-date measured against the response's Date header), or,
-          without one, for the retry policy's backoff of the current streak.
+        - A Retry-After (RFC 9110 §10.2.3, delta-seconds or HTTP-date measured against the
+          response's Date header) on a retryable answer (429, 503...) pauses the whole provider
+          (PROVIDERS.md: a pause of the provider, not of one request).
+        - A rate-limited answer without one pauses for the retry policy's backoff of the
+          current streak.
         - Quota headers (Discogs ``X-Discogs-Ratelimit*``) adjust the sliding window to the
           limit the provider announces, and a ``Remaining: 0`` pauses for one window share.
         """
@@ -302,11 +304,11 @@ class Gateway:
         retry_after = parse_retry_after(
             headers.get("retry-after"), time.time(), headers.get("date")
         )
+        if outcome.retryable and retry_after is not None:
+            self.pause(state, retry_after, f"Retry-After: {headers.get('retry-after')}")
         if outcome is Outcome.RATE_LIMITED:
             state.rate_limit_streak += 1
-            if retry_after is not None:
-                self.pause(state, retry_after, f"Retry-After: {headers.get('retry-after')}")
-            else:
+            if retry_after is None:
                 delay = state.policy.backoff(state.rate_limit_streak)
                 self.pause(state, delay, "rate limited, no Retry-After")
         elif outcome.breaker_success:
@@ -314,13 +316,31 @@ class Gateway:
         prefix = _QUOTA_HEADERS.get(state.name)
         if prefix and state.window is not None and state.config.window:
             quota = parse_quota_headers(headers, prefix)
-            if quota.limit:
-                state.window.set_limit(max(1, quota.limit - WINDOW_MARGIN))
+            limit = max(1, quota.limit - WINDOW_MARGIN) if quota.limit else None
+            if limit is not None and limit != state.window.limit:
+                state.window.set_limit(limit)
             if quota.remaining == 0 and quota.limit:
                 # Routine at full speed: the window is used to the last request by design.
                 share = state.config.window / quota.limit
                 self.pause(state, share, f"{prefix}-remaining: 0", logging.DEBUG)
         return retry_after
+
+    def retry_delay(
+        self, state: ProviderState, outcome: Outcome, attempt: int, retry_after: float | None
+    ) -> float | None:
+        """Seconds retry number *attempt* must wait before it is sent, on either path.
+
+        Returns:
+            None when the provider's Retry-After exceeds ``max_retry_after`` (do not retry; the
+            provider stays paused for the whole hint); the hint itself when there is one (the
+            provider pause holds it too); 0 for a rate limit without a hint (its backoff pause
+            holds the whole provider); else the policy's backoff with jitter.
+        """
+        if retry_after is not None:
+            return retry_after if retry_after <= state.config.max_retry_after else None
+        if outcome is Outcome.RATE_LIMITED:
+            return 0.0
+        return state.policy.delay(attempt)
 
     def observe(
         self, state: ProviderState, outcome: Outcome, headers: Mapping[str, str]

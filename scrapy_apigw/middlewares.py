@@ -221,15 +221,6 @@ class RetryAfterMiddleware(RetryMiddleware):
         retry_after = parse_retry_after(
             headers.get("retry-after"), time.time(), headers.get("date")
         )
-        if retry_after is not None and retry_after > state.config.max_retry_after:
-            logger.warning(
-                "apigw: %s asks to wait %.0f s (over max_retry_after %.0f s): not retrying %s",
-                state.name,
-                retry_after,
-                state.config.max_retry_after,
-                redact_url(request.url),
-            )
-            return response
         reason = response_status_message(response.status)
         return self._retry_provider(request, state, reason, outcome, retry_after) or response
 
@@ -259,6 +250,16 @@ class RetryAfterMiddleware(RetryMiddleware):
     ) -> Request | None:
         assert self.gateway is not None and self.crawler.spider is not None
         attempt = request.meta.get("retry_times", 0) + 1
+        delay = self.gateway.retry_delay(state, outcome, attempt, retry_after)
+        if delay is None:
+            logger.warning(
+                "apigw: %s asks to wait %.0f s (over max_retry_after %.0f s): not retrying %s",
+                state.name,
+                retry_after,
+                state.config.max_retry_after,
+                redact_url(request.url),
+            )
+            return None
         retry = get_retry_request(
             request,
             spider=self.crawler.spider,
@@ -269,11 +270,7 @@ class RetryAfterMiddleware(RetryMiddleware):
         )
         if retry is None:
             return None
-        # A rate limit paused the whole provider already (the throttle holds every request);
-        # other failures back off per request.
-        delay = retry_after if retry_after is not None else state.policy.delay(attempt)
-        if outcome is Outcome.RATE_LIMITED and retry_after is None:
-            delay = 0.0
+        # Held by the throttle middleware, so the wait holds no download slot.
         retry.meta[META_NOT_BEFORE] = time.time() + delay
         self.gateway.inc(f"{state.name}/retries")
         return retry

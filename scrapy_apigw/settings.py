@@ -31,8 +31,6 @@ CREDENTIALS: dict[str, dict[str, str]] = {
     "beatport": {"api_key": "BEATPORT_API_KEY"},
 }
 
-#: The sandbox imitates these providers (the others keep their real URLs in sandbox mode).
-SANDBOX_PROVIDERS = ("spotify", "musicbrainz", "discogs", "lastfm", "acousticbrainz")
 SANDBOX_USER_AGENT = f"scrapy-apigw-sandbox/{__version__} ( sandbox@example.invalid )"
 
 DEFAULT_WATERFALL = ("spotify", "musicbrainz", "discogs", "lastfm")
@@ -153,7 +151,7 @@ class GatewaySettings:
         speed = self.sandbox_speed
         providers = {}
         for name, config in self.providers.items():
-            if name not in SANDBOX_PROVIDERS:
+            if name not in BASE_PATHS:
                 # A provider the sandbox does not imitate (beatport, user-added) stays untouched.
                 providers[name] = config
                 continue

@@ -134,19 +134,19 @@ class Transport:
             raise AuthError(state.name, "credentials refused earlier in this crawl")
         auth = self.auth[state.name]
         url = state.config.base_url + call.path
+
+        async def send() -> Attempt:
+            headers = {
+                "User-Agent": self.settings.user_agent,
+                "Accept": "application/json",
+                **dict(call.headers),
+            }
+            params = list(call.params)
+            await auth.apply(headers, params)  # after a refresh: the new token
+            return await self._attempt(state, call.method, url, headers, params)
+
         refreshed = False
         while True:
-
-            async def send(auth: Auth = auth) -> Attempt:
-                headers = {
-                    "User-Agent": self.settings.user_agent,
-                    "Accept": "application/json",
-                    **dict(call.headers),
-                }
-                params = list(call.params)
-                await auth.apply(headers, params)
-                return await self._attempt(state, call.method, url, headers, params)
-
             try:
                 result = await self._with_retries(state, send)
             except AuthError as exc:  # the token endpoint refused the client credentials
@@ -191,17 +191,16 @@ class Transport:
             if not result.outcome.retryable:
                 return result
             attempt += 1
-            if result.retry_after is not None and result.retry_after > state.config.max_retry_after:
-                raise RateLimitedError(state.name, result.retry_after)
+            delay = self.gateway.retry_delay(state, result.outcome, attempt, result.retry_after)
+            if delay is None:
+                raise RateLimitedError(state.name, result.retry_after or 0.0)
             if not state.policy.should_retry(result.outcome, attempt):
                 raise ProviderUnavailable(
                     state.name, f"{result.describe()} after {attempt - 1} retries"
                 )
             self.gateway.inc(f"{state.name}/retries")
-            if result.outcome is not Outcome.RATE_LIMITED:
-                # A rate limit already paused the whole provider (Retry-After or backoff);
-                # other failures back off per call, with jitter.
-                await sleep(state.policy.delay(attempt))
+            if delay > 0:
+                await sleep(delay)
 
     async def _attempt(
         self,

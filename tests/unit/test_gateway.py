@@ -1,0 +1,68 @@
+"""The gateway's pacing and retry decisions, shared by both paths (fake clock, no network)."""
+
+import pytest
+from scrapy.settings import Settings
+from scrapy.utils.test import get_crawler
+
+from scrapy_apigw.core.clock import FakeClock
+from scrapy_apigw.core.outcome import Outcome
+from scrapy_apigw.gateway import Gateway
+from scrapy_apigw.settings import GatewaySettings
+
+
+def gateway(clock=None):
+    crawler = get_crawler()
+    settings = GatewaySettings.from_settings(Settings({}), environ={})
+    return Gateway(crawler, settings, clock=clock or FakeClock(100.0))
+
+
+@pytest.mark.parametrize(
+    "outcome, retry_after, expected",
+    [
+        (Outcome.RATE_LIMITED, 7.0, 7.0),  # the hint, on both paths
+        (Outcome.SERVER_ERROR, 120.0, 120.0),  # a 503 "back in 2 minutes" too
+        (Outcome.RATE_LIMITED, None, 0.0),  # its backoff pause already holds the provider
+        (Outcome.RATE_LIMITED, 86400.0, None),  # over max_retry_after (600 s): give up
+    ],
+)
+def test_retry_delay_is_one_rule_for_both_paths(outcome, retry_after, expected):
+    gw = gateway()
+    assert gw.retry_delay(gw.states["spotify"], outcome, 1, retry_after) == expected
+
+
+def test_retry_delay_without_a_hint_is_the_jittered_backoff():
+    gw = gateway()
+    delays = [
+        gw.retry_delay(gw.states["spotify"], Outcome.SERVER_ERROR, 3, None) for _ in range(50)
+    ]
+    assert all(4 * 0.8 <= d <= 4 * 1.2 for d in delays)
+
+
+@pytest.mark.parametrize("outcome", [Outcome.RATE_LIMITED, Outcome.SERVER_ERROR])
+def test_any_retry_after_on_a_retryable_answer_pauses_the_whole_provider(outcome):
+    clock = FakeClock(100.0)
+    gw = gateway(clock)
+    state = gw.states["musicbrainz"]
+    hint = gw.record_pacing(state, outcome, {"retry-after": "30"})
+    assert hint == 30.0
+    assert state.bucket.blocked_until == 130.0
+
+
+def test_a_retry_after_on_a_refused_request_is_no_pause():
+    clock = FakeClock(100.0)
+    gw = gateway(clock)
+    state = gw.states["musicbrainz"]
+    gw.record_pacing(state, Outcome.CLIENT_ERROR, {"retry-after": "30"})
+    assert state.bucket.blocked_until <= 100.0
+
+
+def test_discogs_quota_header_sets_the_window_below_the_announced_limit():
+    gw = gateway()
+    state = gw.states["discogs"]
+    assert state.window.limit == 59
+    gw.record_pacing(
+        state, Outcome.SUCCESS, {"x-discogs-ratelimit": "25", "x-discogs-ratelimit-remaining": "20"}
+    )
+    assert state.window.limit == 24
+    gw.record_pacing(state, Outcome.SUCCESS, {"x-discogs-ratelimit-remaining": "5"})
+    assert state.window.limit == 24  # no limit announced: kept
