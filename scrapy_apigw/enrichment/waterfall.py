@@ -7,7 +7,7 @@ on. A provider that fails does not stop the waterfall; its reason is kept for th
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -88,7 +88,7 @@ class Waterfall:
             return ProviderResult("failed", reason=f"internal error: {type(exc).__name__}")
 
 
-def status_of(results: Sequence[ProviderResult] | Any) -> str:
+def status_of(results: Iterable[ProviderResult]) -> str:
     """``completed`` if every counted provider answered (ok/not_found), ``failed`` if all failed,
     else ``partial``; ``skipped`` when no provider counted (all were skipped)."""
     counted = [r for r in results if r.status != "skipped"]
