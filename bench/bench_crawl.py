@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from provenance import git_commit, machine, write_results
 
 from scrapy_apigw.sandbox import SandboxProcess, start_sandbox_process
 
@@ -140,9 +141,15 @@ class CrawlSummary:
 
 
 def crawl_command(
-    spec: CrawlSpec, sandbox: SandboxProcess, limit: int, work: Path, feed: Path, stats: Path
+    spec: CrawlSpec,
+    sandbox: SandboxProcess,
+    limit: int | None,
+    work: Path,
+    feed: Path,
+    stats: Path,
 ) -> list[str]:
-    """The ``scrapy crawl`` command line of one crawl (without the ``time`` wrapper)."""
+    """The ``scrapy crawl`` command line of one crawl (without the ``time`` wrapper); *limit*
+    None crawls every tracklist of the site (the example's default crawl)."""
     settings = {
         # The spider asks the gateway for the site's URL, which it cannot do with the add-on
         # off; giving the URL to every crawl keeps the four crawls identical otherwise.
@@ -156,7 +163,9 @@ def crawl_command(
         "BENCH_STATS_PATH": str(stats),
         **spec.settings,
     }
-    command = [sys.executable, "-m", "scrapy", "crawl", "tracklists", "-a", f"limit={limit}"]
+    command = [sys.executable, "-m", "scrapy", "crawl", "tracklists"]
+    if limit is not None:
+        command += ["-a", f"limit={limit}"]
     command += ["-O", str(feed)]
     for name, value in settings.items():
         command += ["-s", f"{name}={value}"]
@@ -204,9 +213,21 @@ def read_feed(path: Path) -> tuple[int, dict[str, int]]:
 
 
 def run_crawl(
-    spec: CrawlSpec, sandbox: SandboxProcess, limit: int, work: Path, index: int, use_time: bool
+    spec: CrawlSpec,
+    sandbox: SandboxProcess,
+    limit: int | None,
+    work: Path,
+    index: int,
+    use_time: bool,
+    *,
+    checkout: Path = ROOT,
 ) -> CrawlRun:
-    """Reset the sandbox, run one crawl process and collect its figures."""
+    """Reset the sandbox, run one crawl process and collect its figures.
+
+    *checkout* is the source tree whose example project and package the crawl runs (its
+    ``example_project/`` the working directory, the tree itself on ``PYTHONPATH``): this one by
+    default, another commit's worktree to compare with (``bench_quota_floor.py``).
+    """
     stem = f"{spec.key}{index}"
     feed, stats_path = work / f"{stem}.jsonl", work / f"{stem}.stats.json"
     time_report, stderr_path = work / f"{stem}.time.txt", work / f"{stem}.stderr.txt"
@@ -214,13 +235,20 @@ def run_crawl(
     if use_time:
         command = [TIME_BIN, "-v", "-o", str(time_report), *command]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(BENCH), str(checkout), env.get("PYTHONPATH")])
+    )
 
     sandbox.reset()
     with stderr_path.open("wb") as stderr:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            command, cwd=PROJECT, env=env, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
+            command,
+            cwd=checkout / PROJECT.name,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
         )
         try:
             code, maxrss = wait_with_rusage(proc, CRAWL_TIMEOUT)
@@ -358,17 +386,6 @@ def markdown(s: dict[str, CrawlSummary], r: dict[str, float | int | None]) -> st
     return "\n".join(lines)
 
 
-def git_commit() -> str | None:
-    """HEAD's commit (read-only), or None outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -425,11 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {
         "date": started.isoformat(timespec="seconds"),
         "commit": git_commit(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "args": {"speed": args.speed, "tracklists": args.tracklists, "repeat": args.repeat},
         "rss_source": "/usr/bin/time -v" if use_time else "os.wait4",
         "ratios": headline,
@@ -446,12 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "violations": problems,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    gitignore = args.output.parent / ".gitignore"
-    if args.output.parent == RESULTS and not gitignore.exists():
-        gitignore.write_text("*.json\n", encoding="utf-8")
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwritten to {args.output}", file=sys.stderr)
+    write_results(args.output, result)
     return 1 if problems else 0
 
 

@@ -28,8 +28,18 @@ class Addon:
     """
 
     def update_settings(self, settings: BaseSettings) -> None:
-        """Apply the add-on to *settings* (called by Scrapy before the crawler starts)."""
-        if not settings.getbool("APIGW_ENABLED", True):
+        """Apply the add-on to *settings* (called by Scrapy before the crawler starts).
+
+        Every ``APIGW_*`` setting is checked first, so a bad value stops the crawl here.
+
+        Raises:
+            ConfigError: an invalid ``APIGW_*`` value, already logged as one ERROR line naming
+                the setting, the field and the value.
+        """
+        from scrapy_apigw.settings import settings_at_start
+
+        config = settings_at_start(settings)
+        if config is None:  # APIGW_ENABLED = False
             return
         from scrapy.downloadermiddlewares.retry import RetryMiddleware
 
@@ -49,7 +59,7 @@ class Addon:
             (CircuitBreakerMiddleware, BREAKER_PRIORITY),
         ):
             settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", cls, priority)
-        if settings.getbool("APIGW_PIPELINE_ENABLED", True):
+        if config.pipeline_enabled:
             settings.setdefault_in_component_priority_dict(
                 "ITEM_PIPELINES", APIEnrichmentPipeline, PIPELINE_PRIORITY
             )

@@ -40,11 +40,28 @@ class CircuitOpenError(ProviderUnavailable):
 
 
 class RateLimitedError(ProviderUnavailable):
-    """The provider asked us to wait longer than we are willing to (``retry_in`` seconds)."""
+    """The provider keeps rate limiting, or asked for a pause over ``max_retry_after``: it is
+    treated as unavailable and the call was refused (or its wait cut short) without touching the
+    network (see :class:`~scrapy_apigw.core.ratelimit_streak.RateLimitStreak`).
+
+    ``retry_in`` is the number of seconds until calls are let through again.
+    """
 
     def __init__(self, provider: str, retry_in: float) -> None:
-        super().__init__(provider, f"rate limited for {retry_in:.0f} s")
+        super().__init__(provider, f"rate limited (unavailable for {retry_in:.0f} s)")
         self.retry_in = retry_in
+
+
+class Interrupted(ProviderUnavailable):
+    """The call was refused or cut short because its item may not wait any longer.
+
+    ``reason`` is ``"interrupted"`` when the crawl is stopping (a graceful stop: SIGINT,
+    ``CLOSESPIDER_*``, Scrapyd ``cancel.json``), or the item's deadline, e.g.
+    ``"item timeout (30 s)"`` (``APIGW_ITEM_TIMEOUT``).
+    """
+
+    def __init__(self, provider: str, reason: str = "interrupted") -> None:
+        super().__init__(provider, reason)
 
 
 class AuthError(ProviderUnavailable):

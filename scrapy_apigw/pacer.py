@@ -57,6 +57,20 @@ class Pacer:
         self._schedule()
         return turn
 
+    @property
+    def waiting(self) -> bool:
+        """True while a waiter is queued for its turn (cancelled ones not counted)."""
+        return any(not turn.called for turn in self._queue)
+
+    def drop_cancelled(self) -> None:
+        """Forget waiters whose turn was cancelled or failed; disarm the timer if none is left
+        (after a pause of hours, it would otherwise stay armed that long)."""
+        self._queue = deque(turn for turn in self._queue if not turn.called)
+        if not self._queue and self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+
     def _delay(self) -> float:
         delay = self.bucket.time_until()
         if self.window is not None:

@@ -10,9 +10,10 @@ from scrapy import Spider
 
 from scrapy_apigw.enrichment.fields import STATUS_FAILED, STATUS_SKIPPED
 from scrapy_apigw.enrichment.items import read_track, write_fields
-from scrapy_apigw.enrichment.waterfall import Waterfall
+from scrapy_apigw.enrichment.run import INTERRUPTED, ItemRun, item_timeout_reason
+from scrapy_apigw.enrichment.waterfall import Enrichment, Waterfall
 from scrapy_apigw.gateway import Gateway
-from scrapy_apigw.providers.base import ProviderClient
+from scrapy_apigw.providers.base import ProviderClient, TrackContext
 from scrapy_apigw.providers.clients import build_client
 from scrapy_apigw.transport import Transport
 
@@ -35,7 +36,15 @@ class APIEnrichmentPipeline:
     fields (see ``docs/fields.md``) and ``enrichment_status``. Every item is returned, enriched
     or marked with why not: no item is ever dropped, whatever happens.
 
-    Providers without credentials are skipped with one warning each.
+    Providers without credentials are skipped with one warning each, and so is MusicBrainz
+    with a User-Agent it would refuse (no application or no contact named).
+
+    Every item is bounded in time. ``APIGW_ITEM_TIMEOUT`` seconds after it arrived, its pending
+    calls are cancelled and it is emitted with what it has, the providers it did not finish
+    ``failed`` with ``"item timeout (<n> s)"``. Once the engine starts closing the spider
+    (graceful stop), items in the pipeline get at most ``APIGW_SHUTDOWN_TIMEOUT`` more seconds
+    (no new provider request is sent; waits end at once), then the same happens with the reason
+    ``"interrupted"``; items arriving after that moment are answered from the cache only.
 
     Raises:
         NotConfigured: (from :meth:`from_crawler`) the gateway is disabled.
@@ -49,6 +58,7 @@ class APIEnrichmentPipeline:
         self.cache: ResponseCache | None = None
         self.transport: Transport | None = None
         self.waterfall: Waterfall | None = None
+        self._runs: set[ItemRun] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -60,8 +70,13 @@ class APIEnrichmentPipeline:
         await self.gateway.open()
         if self.settings.cache_enabled:
             self.cache = await self._open_cache()
-        self.transport = Transport(self.gateway, self.cache)
+        else:
+            logger.info("apigw: cache disabled (APIGW_CACHE_ENABLED = False)")
+        self.transport = Transport(
+            self.gateway, self.cache, items_in_flight=lambda: len(self._runs)
+        )
         self.waterfall = Waterfall(self._clients(), self.transport.fetch)
+        self.gateway.on_stop(self._stopping)
 
     async def close_spider(self, spider: Spider | None = None) -> None:
         """Release connections and the cache."""
@@ -79,15 +94,42 @@ class APIEnrichmentPipeline:
                 # Nothing to look up: the item is otherwise untouched.
                 self._set_status(adapter, STATUS_SKIPPED)
                 return item
-            enrichment = await self.waterfall.enrich(track)
+            enrichment = await self._enrich(self.waterfall, track)
             write_fields(adapter, enrichment.item_fields())
             self.stats.inc_value(f"apigw/items/{enrichment.status}")
             for name, result in enrichment.results.items():
                 self.stats.inc_value(f"apigw/{name}/results/{result.status}")
+                for reason, saved in result.calls_saved.items():
+                    self.stats.inc_value(f"apigw/{name}/calls_saved/{reason}", saved)
         except Exception as exc:
             logger.exception("apigw: enrichment of an item failed; the item is kept as is")
             self._set_status(adapter, STATUS_FAILED, {"pipeline": type(exc).__name__})
         return item
+
+    async def _enrich(self, waterfall: Waterfall, track: TrackContext) -> Enrichment:
+        run = ItemRun()
+        timeout = self.settings.item_timeout
+        if timeout > 0:
+            run.end_after(timeout, item_timeout_reason(timeout))
+        if self.gateway.stopping:
+            run.end_after(self.gateway.stop_remaining(), INTERRUPTED)
+        self._runs.add(run)
+        try:
+            results = await run.run(waterfall.enrich(track, run))
+        finally:
+            self._runs.discard(run)
+            if self.transport is not None:
+                self.transport.batcher.settle()  # the others may be waiting for this one
+        if run.reason is not None:
+            self.stats.inc_value(
+                "apigw/items/interrupted" if run.reason == INTERRUPTED else "apigw/items/timed_out"
+            )
+        return waterfall.verdict(results, run.reason)
+
+    def _stopping(self) -> None:
+        """The engine started closing: every item in flight ends within the stop's grace."""
+        for run in list(self._runs):
+            run.end_after(self.gateway.stop_remaining(), INTERRUPTED)
 
     def _set_status(
         self, adapter: ItemAdapter, status: str, errors: dict[str, str] | None = None
@@ -114,6 +156,10 @@ class APIEnrichmentPipeline:
                     env,
                 )
                 continue
+            problem = self.settings.credential_problem(name)
+            if problem:
+                logger.warning("apigw: %s skipped: %s", name, problem)
+                continue
             client = build_client(name)
             if client is None:
                 logger.warning("apigw: %s has no enrichment client; skipped", name)
@@ -131,10 +177,20 @@ class APIEnrichmentPipeline:
             if event != "miss":
                 self.stats.inc_value(f"apigw/{provider}/cache/{event}")
 
-        return await open_cache(
+        cache = await open_cache(
             self.settings.redis_url,
             self.settings.cache_path,
             namespace=self.settings.cache_namespace,
             redis_timeout=self.settings.cache_timeout,
             on_event=on_event,
+            stale_ttl=self.settings.stale_ttl,
         )
+        # Which cache a crawl uses is the first question when answers are not reused (a
+        # Scrapyd job's embedded cache is not under the project): say it once, log-safe.
+        logger.info(
+            "apigw: cache: %s %s%s",
+            cache.backend.name,
+            cache.describe(),
+            "" if cache.available else " (unavailable for now: lookups are misses)",
+        )
+        return cache

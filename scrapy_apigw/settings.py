@@ -5,7 +5,10 @@ See ``docs/settings.md`` for the reference table.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import difflib
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -15,9 +18,13 @@ from typing import Any
 from scrapy.settings import BaseSettings
 
 from scrapy_apigw import __version__
+from scrapy_apigw import validate as v
+from scrapy_apigw.cache.resilient import DEFAULT_STALE_TTL
+from scrapy_apigw.core.useragent import user_agent_problem
 from scrapy_apigw.exceptions import ConfigError
 from scrapy_apigw.providers.registry import ProviderConfig, build_registry
 from scrapy_apigw.secrets import Secret
+from scrapy_apigw.validate import read
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,19 @@ CREDENTIALS: dict[str, dict[str, str]] = {
 SANDBOX_USER_AGENT = f"scrapy-apigw-sandbox/{__version__} ( sandbox@example.invalid )"
 
 DEFAULT_WATERFALL = ("spotify", "musicbrainz", "discogs", "lastfm")
+#: ``APIGW_ITEM_TIMEOUT`` default, seconds: a last resort well above the ~200 s an item can
+#: spend queued behind 1 req/s providers with Scrapy's ``CONCURRENT_ITEMS = 100``.
+DEFAULT_ITEM_TIMEOUT = 600.0
+#: ``APIGW_SHUTDOWN_TIMEOUT`` default, seconds.
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+#: ``APIGW_FLEET_HEARTBEAT`` default, seconds a process counts as live after its heartbeat.
+DEFAULT_FLEET_HEARTBEAT = 15.0
+#: ``APIGW_REFUSAL_TTL`` default, seconds (one day): how long a refusal is remembered.
+DEFAULT_REFUSAL_TTL = 86400.0
+#: Seconds a batch of single-ID lookups stays open after its first lookup (docs/design.md,
+#: "Batching": at the quota floor lookups arrive at the slowest provider's pace, so the window
+#: must span several of its calls for batches to fill).
+DEFAULT_BATCH_WINDOW = 1.0
 DEFAULT_INPUT_FIELDS = {
     "artist": "artist",
     "title": "title",
@@ -48,6 +68,7 @@ class GatewaySettings:
 
     Attributes:
         enabled: ``APIGW_ENABLED`` (default True).
+        pipeline_enabled: ``APIGW_PIPELINE_ENABLED`` (default True): the add-on adds the pipeline.
         providers: the registry after ``APIGW_PROVIDERS`` overrides (and sandbox rewiring).
         credentials: provider -> field -> value; secret fields are :class:`Secret`.
         waterfall: provider order of the enrichment pipeline (``APIGW_WATERFALL``).
@@ -57,15 +78,37 @@ class GatewaySettings:
         cache_path: ``APIGW_CACHE_PATH``: embedded cache file (default under ``.scrapy/``).
         cache_namespace: ``APIGW_CACHE_NAMESPACE`` key prefix (default ``"apigw"``).
         cache_timeout: ``APIGW_CACHE_TIMEOUT`` seconds per cache command (default 1.0).
-        user_agent: ``APIGW_USER_AGENT`` sent to providers other than MusicBrainz.
+        user_agent: ``APIGW_USER_AGENT`` sent to providers other than MusicBrainz (and to
+            MusicBrainz too when no MusicBrainz User-Agent is set and this one names a contact).
         sandbox: ``APIGW_SANDBOX``: route every provider to the provider sandbox.
         sandbox_url: ``APIGW_SANDBOX_URL``: an already running sandbox; None starts one in-process.
         sandbox_port: ``APIGW_SANDBOX_PORT`` for the in-process sandbox (0 = any free port).
         sandbox_speed: ``APIGW_SANDBOX_SPEED``: the sandbox's speed factor; client rates are
             multiplied and client time constants divided by it so both stay in proportion.
+        item_timeout: ``APIGW_ITEM_TIMEOUT``: seconds one item's enrichment may take, from its
+            arrival at the pipeline; then its pending calls are cancelled and it is emitted
+            with what it has (0 = no deadline).
+        shutdown_timeout: ``APIGW_SHUTDOWN_TIMEOUT``: once the engine starts closing, seconds
+            the provider calls already in flight may still take before they are cancelled.
+        shared_limits: ``APIGW_SHARED_LIMITS``: share every provider's rate, pauses and window
+            quota with the fleet through Redis (default: on when ``APIGW_REDIS_URL`` is set).
+        fleet: ``APIGW_FLEET``: processes naming the same fleet share limits (default: the
+            cache namespace).
+        fleet_heartbeat: ``APIGW_FLEET_HEARTBEAT``: seconds a process counts as live after its
+            last heartbeat (it beats every third of that); also the pace of Redis probes while
+            falling back to the local share.
+        refusal_ttl: ``APIGW_REFUSAL_TTL``: seconds a refusal (a 403 refusing the app an
+            endpoint, refused credentials) is remembered in the cache, so later crawls do not
+            ask again (0 = remember for the crawl only).
+        stale_ttl: ``APIGW_STALE_TTL``: seconds an answer is kept in the cache past its TTL,
+            to be served (stale) when its provider fails (0 = never serve stale).
+        batch_window: ``APIGW_BATCH_WINDOW``: seconds a batch of single-ID lookups (Spotify
+            audio features and tracks, MusicBrainz ISRCs) collects after its first lookup
+            before it is sent (sooner when full); 0 sends every lookup alone.
     """
 
     enabled: bool = True
+    pipeline_enabled: bool = True
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     credentials: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     waterfall: tuple[str, ...] = DEFAULT_WATERFALL
@@ -80,6 +123,36 @@ class GatewaySettings:
     sandbox_url: str | None = None
     sandbox_port: int = 0
     sandbox_speed: float = 1.0
+    item_timeout: float = DEFAULT_ITEM_TIMEOUT
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    shared_limits: bool = False
+    fleet: str = "apigw"
+    fleet_heartbeat: float = DEFAULT_FLEET_HEARTBEAT
+    refusal_ttl: float = DEFAULT_REFUSAL_TTL
+    stale_ttl: float = DEFAULT_STALE_TTL
+    batch_window: float = DEFAULT_BATCH_WINDOW
+
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("APIGW_ITEM_TIMEOUT", self.item_timeout),
+            ("APIGW_SHUTDOWN_TIMEOUT", self.shutdown_timeout),
+        ):
+            if not 0 <= value < float("inf"):
+                raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+        if not 0 < self.fleet_heartbeat < float("inf"):
+            raise ConfigError(
+                "APIGW_FLEET_HEARTBEAT must be a number of seconds > 0, "
+                f"got {self.fleet_heartbeat!r}"
+            )
+        if self.shared_limits and not self.redis_url:
+            raise ConfigError("APIGW_SHARED_LIMITS is on but APIGW_REDIS_URL is not set")
+        if self.shared_limits and self.redis_url:
+            from scrapy_apigw.fleet.keys import processes_key
+
+            try:
+                processes_key(self.cache_namespace, self.fleet)
+            except ConfigError as exc:
+                raise ConfigError(f"APIGW_FLEET / APIGW_CACHE_NAMESPACE: {exc}") from None
 
     @classmethod
     def from_settings(
@@ -87,49 +160,91 @@ class GatewaySettings:
     ) -> GatewaySettings:
         """Parse ``APIGW_*`` settings; credentials fall back to *environ* (default os.environ).
 
+        Every ``APIGW_*`` value is checked here, once, at crawler start (see
+        :mod:`scrapy_apigw.validate`); a new setting is one ``read(...)`` line.
+
         Raises:
-            ConfigError: a malformed value (unknown provider field, bad rate, bad input map...).
+            ConfigError: a malformed value; the one-line message names the setting (and the
+                field) and the value, never a credential's value.
         """
         env = os.environ if environ is None else environ
-        sandbox = settings.getbool("APIGW_SANDBOX", False)
-        speed = settings.getfloat("APIGW_SANDBOX_SPEED", 1.0)
-        if speed <= 0:
-            raise ConfigError("APIGW_SANDBOX_SPEED must be > 0")
-        overrides = settings.getdict("APIGW_PROVIDERS")
-        providers = build_registry(overrides)
-        credentials = _read_credentials(settings, env, sandbox)
-        waterfall = tuple(settings.getlist("APIGW_WATERFALL") or DEFAULT_WATERFALL)
-        unknown = [p for p in waterfall if p not in providers]
-        if unknown:
-            raise ConfigError(f"APIGW_WATERFALL names unknown provider(s) {unknown}")
-        input_fields = {**DEFAULT_INPUT_FIELDS, **settings.getdict("APIGW_INPUT_FIELDS")}
-        bad = set(input_fields) - set(DEFAULT_INPUT_FIELDS)
-        if bad:
-            raise ConfigError(
-                f"APIGW_INPUT_FIELDS keys must be among {sorted(DEFAULT_INPUT_FIELDS)}, "
-                f"got {sorted(bad)}"
-            )
+        sandbox = read(settings, "APIGW_SANDBOX", v.boolean, False)
+        providers = build_registry(read(settings, "APIGW_PROVIDERS", v.mapping, {}))
+        redis = read(settings, "APIGW_REDIS_URL", redis_url, None)
+        namespace = read(settings, "APIGW_CACHE_NAMESPACE", v.text, "apigw")
         return cls(
-            enabled=settings.getbool("APIGW_ENABLED", True),
+            enabled=read(settings, "APIGW_ENABLED", v.boolean, True),
+            pipeline_enabled=read(settings, "APIGW_PIPELINE_ENABLED", v.boolean, True),
             providers=providers,
-            credentials=credentials,
-            waterfall=waterfall,
-            input_fields=input_fields,
-            redis_url=settings.get("APIGW_REDIS_URL") or None,
-            cache_enabled=settings.getbool("APIGW_CACHE_ENABLED", True),
-            cache_path=settings.get("APIGW_CACHE_PATH") or None,
-            cache_namespace=settings.get("APIGW_CACHE_NAMESPACE", "apigw"),
-            cache_timeout=settings.getfloat("APIGW_CACHE_TIMEOUT", 1.0),
-            user_agent=settings.get("APIGW_USER_AGENT") or f"scrapy-apigw/{__version__}",
+            credentials=_read_credentials(settings, env, sandbox),
+            waterfall=_read_waterfall(settings, providers),
+            input_fields=_read_input_fields(settings),
+            redis_url=redis,
+            cache_enabled=read(settings, "APIGW_CACHE_ENABLED", v.boolean, True),
+            cache_path=read(settings, "APIGW_CACHE_PATH", v.optional(v.text), None),
+            cache_namespace=namespace,
+            cache_timeout=read(settings, "APIGW_CACHE_TIMEOUT", v.number(above=0, unit="s"), 1.0),
+            user_agent=read(settings, "APIGW_USER_AGENT", v.optional(v.text), None)
+            or f"scrapy-apigw/{__version__}",
             sandbox=sandbox,
-            sandbox_url=(settings.get("APIGW_SANDBOX_URL") or "").rstrip("/") or None,
-            sandbox_port=settings.getint("APIGW_SANDBOX_PORT", 0),
-            sandbox_speed=speed,
+            sandbox_url=read(settings, "APIGW_SANDBOX_URL", v.optional(v.http_url), None),
+            sandbox_port=read(settings, "APIGW_SANDBOX_PORT", v.whole(minimum=0, maximum=65535), 0),
+            sandbox_speed=read(settings, "APIGW_SANDBOX_SPEED", v.number(above=0), 1.0),
+            item_timeout=read(
+                settings, "APIGW_ITEM_TIMEOUT", v.number(minimum=0, unit="s"), DEFAULT_ITEM_TIMEOUT
+            ),
+            shutdown_timeout=read(
+                settings,
+                "APIGW_SHUTDOWN_TIMEOUT",
+                v.number(minimum=0, unit="s"),
+                DEFAULT_SHUTDOWN_TIMEOUT,
+            ),
+            shared_limits=read(settings, "APIGW_SHARED_LIMITS", v.boolean, redis is not None),
+            fleet=read(settings, "APIGW_FLEET", v.optional(v.text), None) or namespace,
+            fleet_heartbeat=read(
+                settings,
+                "APIGW_FLEET_HEARTBEAT",
+                v.number(above=0, unit="s"),
+                DEFAULT_FLEET_HEARTBEAT,
+            ),
+            refusal_ttl=read(
+                settings, "APIGW_REFUSAL_TTL", v.number(minimum=0, unit="s"), DEFAULT_REFUSAL_TTL
+            ),
+            stale_ttl=read(
+                settings, "APIGW_STALE_TTL", v.number(minimum=0, unit="s"), DEFAULT_STALE_TTL
+            ),
+            batch_window=read(
+                settings,
+                "APIGW_BATCH_WINDOW",
+                v.number(minimum=0, below=60, unit="s"),
+                DEFAULT_BATCH_WINDOW,
+            ),
         )
 
     def credential(self, provider: str, name: str) -> Any:
         """Return one credential field (a :class:`Secret` or a str), or None when missing."""
         return self.credentials.get(provider, {}).get(name)
+
+    def credential_problem(self, provider: str) -> str | None:
+        """Why a provider's credentials, though present, would be refused; None when fine.
+
+        Only MusicBrainz has such a rule: its User-Agent must name the application and a
+        contact, ``App/1.0 ( contact@example.org )``; a library's default (``python-requests``,
+        Scrapy's) or one without an e-mail or URL (``scrapy-apigw/<version>``) is anonymous,
+        throttled or blocked (PROVIDERS.md section 2; :func:`~scrapy_apigw.core.useragent.
+        user_agent_problem`). The message names the setting, never a secret.
+        """
+        if provider != "musicbrainz":
+            return None
+        agent = self.credential("musicbrainz", "user_agent")
+        problem = user_agent_problem(None if agent is None else str(agent))
+        if problem is None or problem == "missing":
+            return None  # missing: reported by missing_credentials
+        return (
+            f"APIGW_MUSICBRAINZ_USER_AGENT = {str(agent)!r}: {problem} User-Agent; MusicBrainz "
+            "throttles or blocks anonymous clients: name your application and a contact, e.g. "
+            "'MyCrawler/1.0 ( me@example.org )' (or set such an APIGW_USER_AGENT)"
+        )
 
     def missing_credentials(self, provider: str) -> list[str]:
         """Names of the settings a provider still needs (empty when it can be called)."""
@@ -143,8 +258,9 @@ class GatewaySettings:
         """Return a copy whose providers point at the sandbox at *sandbox_url*.
 
         Base and token URLs are rewritten (domains cleared, so real hosts stay untouched) and time
-        constants scaled by ``sandbox_speed``: rates multiplied; windows, open timeouts, backoff
-        and request timeouts divided (Retry-After values the sandbox sends are used as given).
+        constants scaled by ``sandbox_speed``: rates multiplied; windows, open timeouts, backoff,
+        request timeouts and the batch window divided (Retry-After values the sandbox sends are
+        used as given).
         """
         from scrapy_apigw.sandbox.config import BASE_PATHS
 
@@ -167,7 +283,121 @@ class GatewaySettings:
                 backoff_base=config.backoff_base / speed,
                 backoff_cap=config.backoff_cap / speed,
             )
-        return dataclasses.replace(self, providers=providers, sandbox_url=sandbox_url)
+        return dataclasses.replace(
+            self,
+            providers=providers,
+            sandbox_url=sandbox_url,
+            batch_window=self.batch_window / speed,
+        )
+
+
+def settings_at_start(settings: BaseSettings) -> GatewaySettings | None:
+    """Parse a starting crawler's settings (:meth:`GatewaySettings.from_settings`); None when
+    ``APIGW_ENABLED`` is False (nothing else is read then).
+
+    The add-on calls it from ``update_settings`` and :meth:`Gateway.for_crawler` from the
+    components' ``from_crawler``, so a bad value stops the crawl before it starts, with one line.
+
+    Raises:
+        ConfigError: an invalid value. It is logged first as one ERROR line,
+            ``apigw: invalid setting: <setting> = <value>: <what was expected>``; see
+            :func:`_retrieve_when_done` for why no traceback follows under ``scrapy crawl``.
+    """
+    try:
+        if not read(settings, "APIGW_ENABLED", v.boolean, True):
+            return None
+        _warn_unknown_settings(settings)
+        return GatewaySettings.from_settings(settings)
+    except ConfigError as error:
+        logger.error("apigw: invalid setting: %s", error)
+        _retrieve_when_done(error)
+        raise
+
+
+class _NameRecorder(BaseSettings):
+    """Empty settings that remember every name looked up (however it is read: ``get``,
+    ``getbool``..., all go through ``__getitem__``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __getitem__(self, opt_name: str) -> Any:
+        self.names.add(opt_name)
+        return super().__getitem__(opt_name)
+
+
+@functools.cache
+def known_settings() -> frozenset[str]:
+    """Every ``APIGW_*`` setting this package reads, e.g. ``"APIGW_FLEET_HEARTBEAT"``.
+
+    Not a second list kept by hand: the names :func:`settings_at_start` asks for when it
+    parses empty settings (every ``read(...)`` runs then, each with its default). A setting
+    read only under some condition must be read unconditionally to be known;
+    ``tests/unit/test_unknown_settings.py`` checks that this set and ``docs/settings.md``
+    name the same settings.
+    """
+    recorder = _NameRecorder()
+    read(recorder, "APIGW_ENABLED", v.boolean, True)
+    GatewaySettings.from_settings(recorder, environ={})
+    return frozenset(name for name in recorder.names if name.startswith("APIGW_"))
+
+
+def unknown_settings(settings: BaseSettings) -> list[tuple[str, str | None]]:
+    """The ``APIGW_*`` settings in *settings* that this package does not read (a misspelt
+    name is otherwise silently ignored), each with the closest known name or None.
+
+    Returns:
+        ``[(name, closest known name or None)]`` in name order, e.g.
+        ``[("APIGW_FLEET_HEARTBEET", "APIGW_FLEET_HEARTBEAT")]``.
+    """
+    known = known_settings()
+    # Compared without the common prefix, which would make every name look alike.
+    suffixes = {name.removeprefix("APIGW_"): name for name in known}
+    result = []
+    for name in sorted(n for n in settings if n.startswith("APIGW_") and n not in known):
+        close = difflib.get_close_matches(name.removeprefix("APIGW_"), suffixes, n=1)
+        result.append((name, suffixes[close[0]] if close else None))
+    return result
+
+
+def _warn_unknown_settings(settings: BaseSettings) -> None:
+    # settings_at_start runs twice per crawler with the add-on (update_settings, then the
+    # components' from_crawler) on the same object: warn once.
+    if getattr(settings, "_apigw_names_checked", False):
+        return
+    settings._apigw_names_checked = True  # type: ignore[attr-defined]
+    for name, closest in unknown_settings(settings):
+        hint = f"did you mean {closest}?" if closest else "scrapy-apigw does not read it"
+        logger.warning("apigw: unknown setting %s (%s)", name, hint)
+
+
+def _retrieve_when_done(error: ConfigError) -> None:
+    """Mark *error* as seen once the asyncio task running the crawl ends with it.
+
+    ``scrapy crawl`` (``AsyncCrawlerProcess``) runs each crawl as an asyncio task, sets its exit
+    code to 1 when the task fails, but never retrieves the exception: asyncio would then log
+    ``Task exception was never retrieved`` with the whole traceback of an error already reported
+    in one line. Whoever awaits the task (``AsyncCrawlerRunner`` users, tests) still gets it.
+    """
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running event loop: nothing will log it twice
+        return
+    if task is None:
+        return
+
+    def retrieve(done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            return
+        exc = done.exception()
+        if exc is not None and exc is not error:
+            # Another failure: report it as asyncio would have.
+            done.get_loop().call_exception_handler(
+                {"message": "Task exception was never retrieved", "exception": exc, "future": done}
+            )
+
+    task.add_done_callback(retrieve)
 
 
 def _sandbox_credentials() -> dict[str, dict[str, str]]:
@@ -193,13 +423,57 @@ def _read_credentials(
     for provider, fields in CREDENTIALS.items():
         values: dict[str, Any] = {}
         for name, env_name in fields.items():
-            value = settings.get(f"APIGW_{env_name}")
+            value = read(settings, f"APIGW_{env_name}", v.credential, None)
             if not value:
                 # In sandbox mode real credentials from the environment are never sent anywhere.
                 value = defaults.get(provider, {}).get(name) if sandbox else env.get(env_name)
             if not value:
                 continue
             # The MusicBrainz User-Agent is an identity, not a secret; everything else is.
-            values[name] = str(value) if name == "user_agent" else Secret(str(value))
+            values[name] = value if name == "user_agent" else Secret(value)
         result[provider] = values
+    if not sandbox and not result["musicbrainz"]:
+        # An APIGW_USER_AGENT that names an application and a contact suits MusicBrainz too.
+        agent = read(settings, "APIGW_USER_AGENT", v.optional(v.text), None)
+        if agent and user_agent_problem(agent) is None:
+            result["musicbrainz"] = {"user_agent": agent}
     return result
+
+
+def _read_waterfall(settings: BaseSettings, providers: Mapping[str, Any]) -> tuple[str, ...]:
+    waterfall = tuple(read(settings, "APIGW_WATERFALL", v.text_list, []) or DEFAULT_WATERFALL)
+    for name in waterfall:
+        if name not in providers:
+            raise v.invalid(
+                "APIGW_WATERFALL",
+                list(waterfall),
+                f"unknown provider {name!r}; known: {sorted(providers)}",
+            )
+    return waterfall
+
+
+def _read_input_fields(settings: BaseSettings) -> dict[str, str]:
+    given: dict[str, str] = read(settings, "APIGW_INPUT_FIELDS", v.text_map, {})
+    for key, value in given.items():
+        if key not in DEFAULT_INPUT_FIELDS:
+            raise v.invalid(
+                v.item("APIGW_INPUT_FIELDS", key),
+                value,
+                f"unknown input; known: {sorted(DEFAULT_INPUT_FIELDS)}",
+            )
+    return {**DEFAULT_INPUT_FIELDS, **given}
+
+
+def redis_url(where: str, value: Any) -> str | None:
+    """Reader of ``APIGW_REDIS_URL``: a URL :func:`~scrapy_apigw.cache.redis.parse_redis_url`
+    accepts, or None (``""``) for the embedded cache. An error shows the URL without password."""
+    from scrapy_apigw.cache.redis import parse_redis_url
+
+    url = v.optional(v.text)(where, value)
+    if url is None:
+        return None
+    try:
+        parse_redis_url(url)
+    except ConfigError as exc:
+        raise v.invalid(where, v.redacted_url(url), str(exc)) from None
+    return url

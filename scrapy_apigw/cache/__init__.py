@@ -2,7 +2,9 @@
 
 - :class:`ResponseCache` stores :class:`~scrapy_apigw.providers.base.ApiAnswer` objects by
   :class:`~scrapy_apigw.providers.base.ApiCall` and turns every backend failure into a miss;
-- :class:`RedisCacheBackend` shares the cache between processes and machines (txredisapi);
+- :class:`RedisCacheBackend` shares the cache between processes and machines (txredisapi), over
+  a :class:`RedisClient` whose every operation is bounded and whose failures
+  (:class:`RedisFailure`) say why;
 - :class:`EmbeddedCacheBackend` needs no server: an SQLite file under the project's ``.scrapy``
   directory, kept between runs.
 
@@ -26,11 +28,13 @@ from scrapy_apigw.cache.base import (
 )
 from scrapy_apigw.cache.embedded import EmbeddedCacheBackend, default_embedded_path
 from scrapy_apigw.cache.redis import RedisAddress, RedisCacheBackend, parse_redis_url
-from scrapy_apigw.cache.resilient import EVENTS, ResponseCache
+from scrapy_apigw.cache.redis_client import RedisClient, RedisFailure, RedisProblem
+from scrapy_apigw.cache.resilient import DEFAULT_STALE_TTL, EVENTS, ResponseCache
 from scrapy_apigw.core.clock import Clock
 
 __all__ = [
     "CACHEABLE_KINDS",
+    "DEFAULT_STALE_TTL",
     "EVENTS",
     "CacheBackend",
     "CacheError",
@@ -38,6 +42,9 @@ __all__ = [
     "EmbeddedCacheBackend",
     "RedisAddress",
     "RedisCacheBackend",
+    "RedisClient",
+    "RedisFailure",
+    "RedisProblem",
     "ResponseCache",
     "build_backend",
     "cache_key",
@@ -94,6 +101,7 @@ async def open_cache(
     failure_threshold: int = 3,
     retry_after: float = 5.0,
     clock: Clock = time.monotonic,
+    stale_ttl: float = DEFAULT_STALE_TTL,
 ) -> ResponseCache:
     """Build the backend (see :func:`build_backend`), wrap it in a :class:`ResponseCache` and
     open it.
@@ -118,6 +126,7 @@ async def open_cache(
         failure_threshold=failure_threshold,
         retry_after=retry_after,
         clock=clock,
+        stale_ttl=stale_ttl,
     )
     await cache.open()
     return cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote
 
@@ -22,7 +23,9 @@ __all__ = [
     "CorruptEntry",
     "cache_key",
     "decode_answer",
+    "decode_entry",
     "encode_answer",
+    "refusal_key",
 ]
 
 #: Bumped when the key layout or the stored format changes, so old entries are never misread.
@@ -136,13 +139,42 @@ def cache_key(call: ApiCall, namespace: str = "apigw") -> str:
     return f"{namespace}:{KEY_VERSION}:{provider}:{data_type}:{digest}"
 
 
-def encode_answer(answer: ApiAnswer) -> bytes:
-    """Serialize *answer* as UTF-8 JSON ``{"kind", "status", "data"}`` (``from_cache`` is dropped).
+_ANSWER_KEYS = frozenset({"kind", "status", "data"})
+_REFUSAL_WHAT = re.compile(r"^[A-Za-z0-9_.:/-]{1,100}$")
+
+
+def refusal_key(provider: str, what: str, namespace: str = "apigw") -> str:
+    """Return the key under which a refusal is remembered,
+    ``"{namespace}:v1:{provider}:refusal:{what}"``
+    (e.g. ``"apigw:v1:spotify:refusal:audio_features"``).
+
+    *what* names the refused thing (an endpoint, ``"credentials"``), never a credential or a
+    value derived from one: the key is readable by anyone who can list the cache.
+
+    Raises:
+        ValueError: *what* is not 1..100 characters of ``A-Z a-z 0-9 _ . : / -``.
+    """
+    if not _REFUSAL_WHAT.match(what):
+        raise ValueError(f"a refusal name must be 1..100 of [A-Za-z0-9_.:/-], got {what!r}")
+    return f"{namespace}:{KEY_VERSION}:{quote(provider, safe='')}:refusal:{what}"
+
+
+def encode_answer(answer: ApiAnswer, fresh_until: float | None = None) -> bytes:
+    """Serialize *answer* as UTF-8 JSON ``{"kind", "status", "data"}`` (``from_cache`` is dropped),
+    plus ``"fresh_until"`` (wall-clock seconds since the epoch) when given: an entry kept past
+    its TTL to be served stale while the provider fails (``APIGW_STALE_TTL``) says until when
+    it was fresh.
 
     Raises:
         TypeError, ValueError: ``answer.data`` is not JSON-serializable.
     """
-    document = {"kind": answer.kind, "status": answer.status, "data": answer.data}
+    document: dict[str, object] = {
+        "kind": answer.kind,
+        "status": answer.status,
+        "data": answer.data,
+    }
+    if fresh_until is not None:
+        document["fresh_until"] = fresh_until
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -150,17 +182,34 @@ def decode_answer(value: bytes) -> ApiAnswer:
     """Parse a value written by :func:`encode_answer`; the answer has ``from_cache=True``.
 
     Raises:
-        CorruptEntry: not UTF-8 JSON, not an object, an uncacheable kind, or a bad status.
+        CorruptEntry: see :func:`decode_entry`.
+    """
+    return decode_entry(value)[0]
+
+
+def decode_entry(value: bytes) -> tuple[ApiAnswer, float | None]:
+    """Parse a value written by :func:`encode_answer`: the answer (``from_cache=True``) and its
+    ``fresh_until`` (None for an entry written without one: fresh until the backend drops it).
+
+    Raises:
+        CorruptEntry: not UTF-8 JSON, not an object, an uncacheable kind, a bad status or a bad
+            ``fresh_until``.
     """
     try:
         document = json.loads(value.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CorruptEntry(f"not UTF-8 JSON: {exc}") from None
-    if not isinstance(document, dict) or set(document) != {"kind", "status", "data"}:
+    if not isinstance(document, dict) or set(document) - {"fresh_until"} != _ANSWER_KEYS:
         raise CorruptEntry("not an answer object")
     kind, status = document["kind"], document["status"]
     if kind not in CACHEABLE_KINDS:
         raise CorruptEntry(f"uncacheable kind {kind!r}")
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise CorruptEntry(f"bad status {status!r}")
-    return ApiAnswer(kind=kind, status=status, data=document["data"], from_cache=True)
+    fresh_until = document.get("fresh_until")
+    if fresh_until is not None and (
+        isinstance(fresh_until, bool) or not isinstance(fresh_until, int | float)
+    ):
+        raise CorruptEntry(f"bad fresh_until {fresh_until!r}")
+    answer = ApiAnswer(kind=kind, status=status, data=document["data"], from_cache=True)
+    return answer, None if fresh_until is None else float(fresh_until)

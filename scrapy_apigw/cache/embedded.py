@@ -3,17 +3,28 @@
 SQLite calls block, so they run on a dedicated one-thread pool (not the reactor's shared pool,
 which DNS lookups and other components use): one thread means one connection used by one thread
 at a time, and operations run in the order they were issued. The reactor is imported lazily.
+
+Except the quick reads: a lookup issued while no write or delete is pending reads at once on
+the calling (reactor) thread, through a second, read-only connection that never waits for a
+lock. A warm crawl's lookups are nearly all such reads; the hop to the worker thread and back
+(two thread wake-ups and a reactor turn) cost several times the read itself (a primary-key
+lookup in SQLite's page cache: microseconds). The order stays the issued one: a lookup issued
+after a pending write goes through the worker, behind that write; a read that finds the file
+locked (WAL readers are blocked only by another connection's recovery or checkpoint reset)
+also goes to the worker, which waits up to *busy_timeout*.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.project import data_path
 from twisted.python.threadpool import ThreadPool
@@ -34,13 +45,41 @@ CREATE INDEX IF NOT EXISTS apigw_cache_expires_at ON apigw_cache (expires_at);
 """
 
 
-def default_embedded_path() -> str:
-    """Return ``<project data dir>/apigw/cache.sqlite3`` and create its directory.
+def default_embedded_path(environ: Mapping[str, str] = os.environ) -> str:
+    """Return where the embedded cache lives when ``APIGW_CACHE_PATH`` is not set.
 
-    The data dir is Scrapy's ``.scrapy`` (:func:`scrapy.utils.project.data_path`), next to
-    ``HTTPCACHE_DIR``'s default: inside a project it is the project's, elsewhere ``./.scrapy``.
+    - In a Scrapy project (a ``scrapy.cfg`` above the working directory, as for ``scrapy
+      crawl``): ``<project>/.scrapy/apigw/cache.sqlite3``, Scrapy's data dir
+      (:func:`scrapy.utils.project.data_path`, where ``HTTPCACHE_DIR`` goes too; a
+      ``[datadir]`` section of ``scrapy.cfg`` moves it). Outside any project:
+      ``./.scrapy/apigw/cache.sqlite3``.
+    - Where Scrapy's data dir cannot be found or made: a Scrapyd job (``SCRAPY_SETTINGS_MODULE``
+      is set but the job's working directory has no ``scrapy.cfg``, so ``data_path()`` raises
+      ``NotConfigured``), or a read-only project: the user's cache directory,
+      ``$XDG_CACHE_HOME/scrapy-apigw/<project>/cache.sqlite3`` (``~/.cache`` when
+      ``XDG_CACHE_HOME`` is unset or relative: XDG Base Directory spec), *project* being
+      ``SCRAPY_PROJECT`` (Scrapyd sets it to the deployed project's name) or ``default``.
+      All jobs of one project on one node share that file (SQLite WAL lets them).
+
+    Scrapy's data dir is created here, as :func:`~scrapy.utils.project.data_path` does; the
+    user cache directory is not (the backend creates it when it opens, and a failure there
+    degrades the cache to misses instead of failing the crawl). Never raises.
+
+    Args:
+        environ: the environment to read (``os.environ``; injectable for tests).
     """
-    return os.path.join(data_path("apigw", createdir=True), "cache.sqlite3")
+    try:
+        return os.path.join(data_path("apigw", createdir=True), "cache.sqlite3")
+    except (NotConfigured, OSError):
+        pass
+    cache_home = environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(cache_home):
+        cache_home = os.path.join(os.path.expanduser("~"), ".cache")
+    # A project name is one path component, whatever Scrapyd was given.
+    project = re.sub(r"[^A-Za-z0-9_.-]", "_", environ.get("SCRAPY_PROJECT") or "default")
+    return os.path.join(
+        cache_home, "scrapy-apigw", project.lstrip(".") or "default", "cache.sqlite3"
+    )
 
 
 class EmbeddedCacheBackend:
@@ -72,6 +111,8 @@ class EmbeddedCacheBackend:
         self._pool: ThreadPool | None = None
         self._trigger: Any = None
         self._db: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None  # used on the reactor thread only
+        self._writes_pending = 0  # sets and deletes handed to the worker, not finished yet
 
     def describe(self) -> str:
         """Return ``sqlite:<path>``."""
@@ -111,6 +152,9 @@ class EmbeddedCacheBackend:
         from twisted.internet import threads
 
         reactor: Any = _reactor
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         try:
             await maybe_deferred_to_future(threads.deferToThreadPool(reactor, pool, self._close_db))
         finally:
@@ -124,7 +168,16 @@ class EmbeddedCacheBackend:
         Raises:
             CacheError: SQLite failed (disk error, lock timeout, not open).
         """
-        return await self._run(self._get, key, self._clock())
+        now = self._clock()
+        reader = self._reader
+        if reader is not None and self._pool is not None and not self._writes_pending:
+            try:
+                return self._read(reader, key, now)
+            except sqlite3.OperationalError:
+                pass  # locked: the worker thread waits for the lock, the reactor must not
+            except sqlite3.Error as exc:
+                raise CacheError(f"sqlite {self.path}: {type(exc).__name__}: {exc}") from exc
+        return await self._run(self._get, key, now)
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store *value* until now + *ttl* seconds.
@@ -132,7 +185,7 @@ class EmbeddedCacheBackend:
         Raises:
             CacheError: SQLite failed (disk error, lock timeout, not open).
         """
-        await self._run(self._set, key, value, self._clock() + ttl)
+        await self._write(self._set, key, value, self._clock() + ttl)
 
     async def delete(self, key: str) -> None:
         """Delete *key*.
@@ -140,7 +193,15 @@ class EmbeddedCacheBackend:
         Raises:
             CacheError: SQLite failed (disk error, lock timeout, not open).
         """
-        await self._run(self._delete, key)
+        await self._write(self._delete, key)
+
+    async def _write(self, func: Callable[..., None], *args: Any) -> None:
+        # While a write is pending, lookups queue behind it on the worker (issued order).
+        self._writes_pending += 1
+        try:
+            await self._run(func, *args)
+        finally:
+            self._writes_pending -= 1
 
     async def _run(self, func: Callable[..., _T], *args: Any) -> _T:
         if self._pool is None:
@@ -170,15 +231,23 @@ class EmbeddedCacheBackend:
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
             db.execute("DELETE FROM apigw_cache WHERE expires_at <= ?", (now,))
+            # The quick reads' connection (see the module docstring): never waits for a lock.
+            reader = sqlite3.connect(
+                self.path, timeout=0, isolation_level=None, check_same_thread=False
+            )
         except BaseException:
             db.close()
             raise
         self._db = db
+        self._reader = reader
 
     def _close_db(self) -> None:
         db, self._db = self._db, None
         if db is not None:
             db.close()
+        reader, self._reader = self._reader, None  # a failed open's: close() took the usual one
+        if reader is not None:
+            reader.close()
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -186,11 +255,14 @@ class EmbeddedCacheBackend:
         return self._db
 
     def _get(self, key: str, now: float) -> bytes | None:
-        row = (
-            self._conn()
-            .execute("SELECT value FROM apigw_cache WHERE key = ? AND expires_at > ?", (key, now))
-            .fetchone()
-        )
+        return self._read(self._conn(), key, now)
+
+    @staticmethod
+    def _read(db: sqlite3.Connection, key: str, now: float) -> bytes | None:
+        # Runs on either thread, each with its own connection.
+        row = db.execute(
+            "SELECT value FROM apigw_cache WHERE key = ? AND expires_at > ?", (key, now)
+        ).fetchone()
         return None if row is None else bytes(row[0])
 
     def _set(self, key: str, value: bytes, expires_at: float) -> None:

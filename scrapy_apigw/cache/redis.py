@@ -13,11 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import Deferred
-from twisted.python.failure import Failure
-
 from scrapy_apigw.cache.base import CacheError
+from scrapy_apigw.cache.redis_client import RedisClient
 from scrapy_apigw.exceptions import ConfigError
 from scrapy_apigw.secrets import Secret
 
@@ -115,20 +112,19 @@ def _load_ca_file(path: str | os.PathLike[str]) -> Any:
 class RedisCacheBackend:
     """Cache entries in Redis: ``SET key value PX ttl_ms``, ``GET``, ``DEL``.
 
-    A lazy connection pool (txredisapi ``lazyConnectionPool``) connects in the background and
-    reconnects with backoff after a restart (about 1 s first delay, growing to 10 s during a long
-    outage). Values travel as raw bytes: with ``charset=None`` txredisapi returns bulk replies as
-    ``bytes`` and encodes ``str`` keys as UTF-8; ``convertNumbers=False`` so a cached ``"123"`` is
-    not turned into an int.
-
-    While Redis is down, txredisapi commands wait for a connection forever (its ``replyTimeout``
-    starts only once connected), so every command here carries its own timeout.
+    The connections (a :class:`~.redis_client.RedisClient` on txredisapi) are made in the
+    background and re-made with backoff after a restart (about 1 s first delay, growing to 10 s
+    during a long outage). Every operation is bounded by ``timeout``: each step of connecting
+    (TCP, TLS handshake, AUTH, SELECT), each command (waiting for a connection included) and
+    :meth:`close`. Values travel as raw bytes: with ``charset=None`` txredisapi returns bulk
+    replies as ``bytes`` and encodes ``str`` keys as UTF-8; ``convertNumbers=False`` so a cached
+    ``"123"`` is not turned into an int.
 
     Args:
         url: ``redis://[[user]:password@]host[:port][/db]``, or ``rediss://`` for TLS (the
             server's certificate is verified for the URL's host name).
-        timeout: seconds for one command, waiting for a connection included; also the connect
-            timeout of each connection attempt.
+        timeout: seconds for one command, waiting for a connection included; also for each
+            step of connecting and for :meth:`close`.
         poolsize: connections kept open.
         tls_ca_file: PEM file of the CA certificate(s) to trust for ``rediss://`` (a private
             CA); ``None`` trusts the system's CAs.
@@ -155,8 +151,7 @@ class RedisCacheBackend:
         self.timeout = float(timeout)
         self.poolsize = int(poolsize)
         self._trust_root = _load_ca_file(tls_ca_file) if tls_ca_file else None
-        self._pool: Any = None
-        self._refusal: str | None = None  # why Redis refused our login, if it did
+        self._client: RedisClient | None = None
 
     def describe(self) -> str:
         """Return the server's URL without the password."""
@@ -166,51 +161,34 @@ class RedisCacheBackend:
         return f"RedisCacheBackend({self.describe()!r})"
 
     async def open(self) -> None:
-        """Start the connection pool and check that Redis answers PING within ``timeout``.
+        """Start the connection pool, wait for a first connection and check that Redis answers
+        PING.
 
-        When Redis does not answer the pool is kept: it keeps trying to connect in the
-        background, so later commands work as soon as Redis is up.
+        Bounded: the first connection attempt takes at most one ``timeout`` per step (TCP
+        connect, TLS handshake, AUTH, SELECT), PING one more. When Redis cannot be used the
+        pool is kept: it keeps trying to connect in the background, so later commands work as
+        soon as Redis is up; a later call only checks PING.
 
         Raises:
-            CacheError: no PONG within ``timeout`` seconds.
+            CacheError: a :class:`~.redis_client.RedisFailure` saying why (unreachable, TLS
+                handshake, refused login, not a Redis server, no reply in time).
         """
-        if self._pool is None:
-            import txredisapi  # lazily: it imports the reactor
-
-            address = self.address
-            tls: Any = False
-            if address.tls:
-                from twisted.internet.ssl import optionsForClientTLS
-
-                tls = optionsForClientTLS(address.host, trustRoot=self._trust_root)
-            self._pool = txredisapi.lazyConnectionPool(
-                host=address.host,
-                port=address.port,
-                dbid=address.db or None,  # db 0 needs no SELECT
+        if self._client is None:
+            self._client = RedisClient(
+                self.address,
+                timeout=self.timeout,
                 poolsize=self.poolsize,
-                reconnect=True,
-                charset=None,
-                password=address.password.reveal() if address.password else None,
-                username=address.username,
-                ssl_context_factory=tls,
-                connectTimeout=self.timeout,
-                # Drop a connection whose server stopped answering (it is then re-established)
-                # rather than queueing more commands behind a reply that will not come.
-                replyTimeout=self.timeout,
-                convertNumbers=False,
+                trust_root=self._trust_root,
             )
-            # A lazy pool reports a refused AUTH or SELECT only by failing this (private)
-            # Deferred; unconsumed, that would surface as "Unhandled error in Deferred".
-            connected = getattr(getattr(self._pool, "_factory", None), "deferred", None)
-            if isinstance(connected, Deferred):
-                connected.addErrback(self._connection_refused)
+            await self._client.connect()
         await self._command("PING")
 
     async def close(self) -> None:
-        """Close every connection and stop reconnecting."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await maybe_deferred_to_future(pool.disconnect())
+        """Close every connection and stop reconnecting, within ``timeout`` seconds (what does
+        not close in time is aborted). Never raises."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
 
     async def get(self, key: str) -> bytes | None:
         """Return the value of *key*, or ``None``.
@@ -240,28 +218,6 @@ class RedisCacheBackend:
         await self._command("DEL", key)
 
     async def _command(self, command: str, *args: str | bytes) -> Any:
-        if self._pool is None:
+        if self._client is None:
             raise CacheError("the Redis backend is not open")
-        from twisted.internet import defer, reactor
-
-        d = self._pool.execute_command(command, *args)
-        d.addTimeout(self.timeout, reactor)
-        try:
-            return await maybe_deferred_to_future(d)
-        except defer.TimeoutError:
-            error = f"got no reply within {self.timeout:g} s"
-        except Exception as exc:
-            error = self._scrub(f"failed: {type(exc).__name__}: {exc}")
-        reason = f" ({self._refusal})" if self._refusal else ""
-        raise CacheError(f"{command} {error}{reason}")
-
-    def _connection_refused(self, failure: Failure) -> None:
-        # e.g. "Redis error: could not auth: WRONGPASS ..."; txredisapi stops reconnecting.
-        self._refusal = self._scrub(failure.getErrorMessage())
-
-    def _scrub(self, text: str) -> str:
-        # Redis and txredisapi never echo the password, but a message is cheap to check.
-        password = self.address.password
-        if password:
-            text = text.replace(password.reveal(), "***")
-        return text
+        return await self._client.execute(command, *args)

@@ -7,18 +7,22 @@ backend for a while, so a dead Redis costs no waiting per item.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 from scrapy_apigw.cache.base import (
     CACHEABLE_KINDS,
     CacheBackend,
     CorruptEntry,
     cache_key,
-    decode_answer,
+    decode_entry,
     encode_answer,
+    refusal_key,
 )
 from scrapy_apigw.core.breaker import BreakerState, CircuitBreaker
 from scrapy_apigw.core.clock import Clock
@@ -30,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 #: Every event name passed to ``on_event``; each operation emits at most one.
 EVENTS = ("hit", "miss", "store", "error", "skipped")
+
+#: ``APIGW_STALE_TTL`` default, seconds (30 days): how long an expired answer is kept to be
+#: served while its provider fails.
+DEFAULT_STALE_TTL = 30 * 86400.0
 
 
 class ResponseCache:
@@ -56,7 +64,14 @@ class ResponseCache:
       get counted as a miss, the put did nothing.
 
     So lookups = hit + miss + error + skipped (for the gets), and a hit ratio is
-    ``hit / (hit + miss + error + skipped)``.
+    ``hit / (hit + miss + error + skipped)``. :meth:`get_stale` and the refusal methods emit
+    ``"error"``/``"skipped"`` only (their successes are counted by the transport).
+
+    Stale-if-error (RFC 5861 §4's idea): an answer is stored for its TTL plus *stale_ttl*
+    seconds, with the wall-clock time it stops being fresh inside the value. :meth:`get`
+    answers only fresh entries (an expired one is a miss); :meth:`get_stale` also answers an
+    expired one, up to *stale_ttl* seconds past its TTL and never later, for a provider that
+    failed.
 
     Args:
         backend: where entries live (:class:`~.redis.RedisCacheBackend`,
@@ -66,6 +81,10 @@ class ResponseCache:
         failure_threshold: consecutive backend failures before the backend is skipped, >= 1.
         retry_after: seconds to skip the backend, and the minimum gap between two warnings.
         clock: monotonic clock, seconds (injectable for tests).
+        stale_ttl: seconds an answer is kept past its TTL to be served stale (>= 0; 0 keeps
+            nothing past the TTL).
+        wall_clock: wall-clock time, seconds since the epoch (expiry outlives the process);
+            injectable for tests.
     """
 
     def __init__(
@@ -77,8 +96,14 @@ class ResponseCache:
         failure_threshold: int = 3,
         retry_after: float = 5.0,
         clock: Clock = time.monotonic,
+        stale_ttl: float = DEFAULT_STALE_TTL,
+        wall_clock: Clock = time.time,
     ) -> None:
+        if not (math.isfinite(stale_ttl) and stale_ttl >= 0):
+            raise ValueError(f"stale_ttl must be a number of seconds >= 0, got {stale_ttl!r}")
         self.backend = backend
+        self.stale_ttl = float(stale_ttl)
+        self._wall_clock = wall_clock
         self.namespace = namespace
         self._on_event = on_event
         self._retry_after = retry_after
@@ -138,31 +163,120 @@ class ResponseCache:
             ValueError: *call* carries a credential (see :func:`~.base.cache_key`).
         """
         key = cache_key(call, self.namespace)
-        if not self._allowed():
-            self._emit("skipped", call.provider)
-            return None
-        try:
-            await self._open_backend()
-            value = await self.backend.get(key)
-        except Exception as exc:
-            self._failed(exc, call.provider)
-            return None
-        self._breaker.record_success()
+        read, value = await self._read(key, call.provider)
         if value is None:
-            self._emit("miss", call.provider)
+            if read:  # absent, not a backend problem (already counted)
+                self._emit("miss", call.provider)
             return None
         try:
-            answer = decode_answer(value)
+            answer, fresh_until = decode_entry(value)
         except CorruptEntry as exc:
             logger.warning("Dropping corrupt cache entry %s: %s", key, exc)
             self._emit("miss", call.provider)
             await self._delete_quietly(key)
             return None
+        if fresh_until is not None and fresh_until <= self._wall_clock():
+            # Expired, kept only to stand in while the provider fails (get_stale).
+            self._emit("miss", call.provider)
+            return None
         self._emit("hit", call.provider)
         return answer
 
+    async def get_stale(self, call: ApiCall) -> ApiAnswer | None:
+        """Return the answer to *call* even if expired, with ``stale=True`` when it is, or
+        ``None``: for a call whose provider failed (stale-if-error).
+
+        An expired entry is answered up to ``stale_ttl`` seconds past its TTL, never later
+        (whatever the backend still holds). A still fresh entry (stored while the provider was
+        failing) is answered as is. Never raises for a backend problem.
+
+        Raises:
+            ValueError: *call* carries a credential (see :func:`~.base.cache_key`).
+        """
+        key = cache_key(call, self.namespace)
+        _, value = await self._read(key, call.provider)
+        if value is None:
+            return None
+        try:
+            answer, fresh_until = decode_entry(value)
+        except CorruptEntry:
+            return None  # get() drops it
+        if fresh_until is None:
+            return answer
+        now = self._wall_clock()
+        if fresh_until > now:
+            return answer
+        if now >= fresh_until + self.stale_ttl:
+            return None
+        return replace(answer, stale=True)
+
+    async def get_refusal(self, provider: str, what: str) -> dict[str, Any] | None:
+        """Return the refusal remembered under ``(provider, what)`` (see
+        :func:`~.base.refusal_key`): the JSON object stored with it, or ``None`` (none, expired,
+        unreadable, or the backend failing). Never raises for a backend problem.
+
+        Raises:
+            ValueError: *what* is not a valid refusal name.
+        """
+        _, value = await self._read(refusal_key(provider, what, self.namespace), provider)
+        if value is None:
+            return None
+        try:
+            document = json.loads(value.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return document if isinstance(document, dict) else None
+
+    async def put_refusal(
+        self, provider: str, what: str, document: dict[str, Any], ttl: float
+    ) -> None:
+        """Remember a refusal under ``(provider, what)`` for *ttl* seconds, with *document*
+        (a JSON object; never a credential). No-op for *ttl* <= 0. Never raises for a backend
+        problem.
+
+        Raises:
+            ValueError: *what* is not a valid refusal name.
+        """
+        key = refusal_key(provider, what, self.namespace)
+        if not (math.isfinite(ttl) and ttl > 0):
+            return
+        value = json.dumps(document, separators=(",", ":")).encode("utf-8")
+        await self._write(key, value, ttl, provider)
+
+    async def _read(self, key: str, provider: str) -> tuple[bool, bytes | None]:
+        """``(True, value or None)`` when the backend answered; ``(False, None)`` when it was
+        skipped or failed (counted as ``skipped`` / ``error``)."""
+        if not self._allowed():
+            self._emit("skipped", provider)
+            return False, None
+        try:
+            await self._open_backend()
+            value = await self.backend.get(key)
+        except Exception as exc:
+            self._failed(exc, provider)
+            return False, None
+        self._breaker.record_success()
+        return True, value
+
+    async def _write(self, key: str, value: bytes, ttl: float, provider: str) -> bool:
+        """Set *key* for *ttl* seconds; False when skipped or failed (counted)."""
+        if not self._allowed():
+            self._emit("skipped", provider)
+            return False
+        try:
+            await self._open_backend()
+            await self.backend.set(key, value, ttl)
+        except Exception as exc:
+            self._failed(exc, provider)
+            return False
+        self._breaker.record_success()
+        return True
+
     async def put(self, call: ApiCall, answer: ApiAnswer, ttl: float) -> None:
         """Store *answer* to *call* for *ttl* seconds, if it may be cached.
+
+        The entry is fresh for *ttl* seconds and kept ``stale_ttl`` seconds more (see the
+        class docstring).
 
         Refused silently (no event): kinds other than ``ok``/``not_found``, status 429 (RFC 6585
         §4) or 5xx, answers that came from the cache (re-storing would extend their life past
@@ -176,21 +290,13 @@ class ResponseCache:
             return
         key = cache_key(call, self.namespace)
         try:
-            value = encode_answer(answer)
+            value = encode_answer(answer, self._wall_clock() + ttl)
         except (TypeError, ValueError) as exc:
             logger.warning("Not caching a %s answer: data is not JSON (%s)", call.provider, exc)
             return
-        if not self._allowed():
-            self._emit("skipped", call.provider)
-            return
-        try:
-            await self._open_backend()
-            await self.backend.set(key, value, ttl)
-        except Exception as exc:
-            self._failed(exc, call.provider)
-            return
-        self._breaker.record_success()
-        self._emit("store", call.provider)
+        # Kept stale_ttl longer: a stand-in while the provider fails (get_stale).
+        if await self._write(key, value, ttl + self.stale_ttl, call.provider):
+            self._emit("store", call.provider)
 
     @staticmethod
     def cacheable(answer: ApiAnswer, ttl: float) -> bool:

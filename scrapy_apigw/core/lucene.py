@@ -38,10 +38,15 @@ def phrase(text: str, max_length: int = DEFAULT_MAX_LENGTH) -> str:
     *max_length* characters BEFORE escaping. Cutting first bounds the query whatever the input
     (escaping at most doubles it): scraped titles can be garbage thousands of characters long, and
     real servers answer ``414 URI Too Long`` to huge URLs - a refused request instead of a search.
-    A phrase of the first 200 characters still finds the recording.
+    The cut is made between words: a phrase of the first whole words still finds the recording,
+    a cut word would be another word and match nothing (Lucene phrases match whole terms). Only
+    a first word longer than *max_length* is cut inside (such a "word" is garbage anyway).
     """
-    collapsed = " ".join(text.split())[:max_length].rstrip()
-    return f'"{escape(collapsed)}"'
+    collapsed = " ".join(text.split())
+    kept = collapsed[:max_length]
+    if len(collapsed) > max_length and collapsed[max_length] != " " and " " in kept:
+        kept = kept[: kept.rindex(" ")]  # the cut fell inside a word: drop that word
+    return f'"{escape(kept.rstrip())}"'
 
 
 def build_query(fields: Sequence[tuple[str, str]], max_length: int = DEFAULT_MAX_LENGTH) -> str:

@@ -12,6 +12,7 @@ the threshold (:data:`DEFAULT_THRESHOLD`, 80).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ __all__ = [
     "normalize",
     "normalize_isrc",
     "primary_artist",
+    "split_version",
     "strip_featuring",
     "title_score",
 ]
@@ -72,8 +74,14 @@ _REMIX_WORDS = frozenset(
 _EDIT_WORDS = frozenset({"mix", "edit", "version", "remaster", "remastered", "instrumental"})
 # Words describing an edit of the same recording: dropped when comparing versions.
 _DESCRIPTORS = _EDIT_WORDS | {"original", "extended", "radio", "club", "re", "short", "long", "by"}
+# Entries of the memo of each name normaliser below (pure functions of one string). A crawl
+# compares the same few thousand names again and again (every item ranks the candidates of its
+# searches, cached answers included), so memoising them makes a warm crawl several times
+# faster; bounded, so memory does not grow with the number of items.
+_MEMO_SIZE = 8192
 
 
+@functools.lru_cache(maxsize=_MEMO_SIZE)
 def _fold(text: str) -> str:
     """NFKC, casefold, then strip accents (NFKD minus combining marks) and fold ``ø æ œ ...``."""
     text = unicodedata.normalize("NFKC", text).casefold().translate(_FOLD)
@@ -102,6 +110,7 @@ def _version_identity(part: str) -> str | None:
     return " ".join(names or [w for w in words if w in _REMIX_WORDS])
 
 
+@functools.lru_cache(maxsize=_MEMO_SIZE)
 def _parse_title(text: str) -> tuple[str, str, str]:
     """Split a title into (base, version identity, version text), all folded and collapsed."""
     text = strip_featuring(_fold(text))
@@ -160,6 +169,17 @@ def normalize(text: str) -> str:
     return f"{base} {version}".strip()
 
 
+def split_version(text: str) -> tuple[str, str]:
+    """``(base title, version identity)`` of a title, both in the comparison form.
+
+    ``"Song (ARTBAT Remix)"`` -> ``("song", "artbat")``; ``"Song - Original Mix"`` and ``"Song"``
+    -> ``("song", "")`` (a plain edit is the same recording); ``"Song (Remixes)"`` ->
+    ``("song remixes", "")`` ("remixes" names no version: it stays in the base).
+    """
+    base, identity, _ = _parse_title(text)
+    return base, identity
+
+
 def title_score(a: str, b: str) -> float:
     """Similarity 0..100 of two track titles, version-aware.
 
@@ -182,15 +202,20 @@ def title_score(a: str, b: str) -> float:
 
 def _artist_parts(names: Sequence[str]) -> list[str]:
     """Split artist credits into single folded names (``"A feat. B & C"`` -> a, b, c)."""
+    return [piece for name in names for piece in _name_parts(name)]
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _name_parts(name: str) -> tuple[str, ...]:
+    """The single folded names of one artist credit (see :func:`_artist_parts`)."""
     parts = []
-    for name in names:
-        for piece in _ARTIST_SEPARATORS.split(_fold(name)):
-            piece = _collapse(piece)
-            if piece.startswith("the "):
-                piece = piece[4:]
-            if piece:
-                parts.append(piece)
-    return parts
+    for piece in _ARTIST_SEPARATORS.split(_fold(name)):
+        piece = _collapse(piece)
+        if piece.startswith("the "):
+            piece = piece[4:]
+        if piece:
+            parts.append(piece)
+    return tuple(parts)
 
 
 def artist_score(query_artists: Sequence[str], candidate_artists: Sequence[str]) -> float:

@@ -175,6 +175,23 @@ class TokenBucket:
             self._anchor = now
         self._rate = float(rate)
 
+    def set_burst(self, burst: int) -> None:
+        """Change the capacity to *burst* tokens (an adaptive or announced burst).
+
+        The level is kept, capped at the new capacity on the next read (a smaller bucket loses
+        the tokens above it; a larger one fills up at ``rate`` from the current level). Debt and
+        a pause are kept.
+
+        Raises:
+            ValueError: ``burst < 1``.
+        """
+        if burst < 1:
+            raise ValueError(f"burst must be >= 1 token, got {burst}")
+        now = self._clock()
+        if now >= self._anchor:
+            self._settle(now)  # a full bucket stopped filling at the old capacity
+        self._burst = int(burst)
+
     def _level(self, now: float) -> float:
         level = self._base + (now - self._anchor) * self._rate
         whole = round(level)

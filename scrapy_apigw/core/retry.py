@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 
 from scrapy_apigw.core.outcome import Outcome
 
-__all__ = ["RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryPolicy", "http_date", "parse_retry_after"]
 
 _DELAY_SECONDS = re.compile(r"[0-9]+")  # RFC 9110 §10.2.3: delay-seconds = 1*DIGIT
 
@@ -86,8 +86,8 @@ class RetryPolicy:
     def should_retry(self, outcome: Outcome, attempt: int) -> bool:
         """True if retry number *attempt* (1-based) should be made after *outcome*.
 
-        Retries :attr:`Outcome.retryable` outcomes (rate limits, 5xx, network errors) while
-        ``attempt <= max_retries``.
+        Retries :attr:`Outcome.retryable` outcomes (rate limits, 5xx, network errors, malformed
+        answers) while ``attempt <= max_retries``.
 
         Raises:
             ValueError: ``attempt < 1``.
@@ -127,10 +127,10 @@ def parse_retry_after(
     if _DELAY_SECONDS.fullmatch(text):
         seconds = float(text)
         return seconds if math.isfinite(seconds) else None
-    when = _http_date(text)
+    when = http_date(text)
     if when is None:
         return None
-    server_now = _http_date(_text(date))
+    server_now = http_date(_text(date))
     reference = server_now if server_now is not None else now
     return max(0.0, when - reference)
 
@@ -143,8 +143,9 @@ def _text(value: str | bytes | None) -> str:
     return text.strip()
 
 
-def _http_date(text: str) -> float | None:
-    """Epoch seconds of an HTTP-date, or None if *text* is not one."""
+def http_date(text: str) -> float | None:
+    """Epoch seconds of an HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, RFC 850, asctime), or None
+    if *text* is not one. A date without a zone is UTC."""
     if not text:
         return None
     try:
@@ -154,7 +155,10 @@ def _http_date(text: str) -> float | None:
     if parsed.tzinfo is None:
         # asctime and "-0000" carry no zone; HTTP dates are always UTC (RFC 9110 §5.6.7).
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
+    try:
+        return parsed.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _check_attempt(attempt: int) -> None:

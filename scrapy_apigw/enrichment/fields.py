@@ -10,7 +10,9 @@ INPUT_FIELDS = ("artist", "title", "spotify_id", "isrc")
 #: time_signature, spotify_popularity, lastfm_playcount, lastfm_listeners are int;
 #: lastfm_tags is list[str];
 #: enrichment_sources is list[str] (providers that answered, in waterfall order);
-#: enrichment_errors is dict[str, str] (provider -> log-safe reason) when any provider failed.
+#: enrichment_errors is dict[str, str] (provider -> log-safe reason) when any provider failed;
+#: enrichment_stale is list[str] (providers whose answer came from an expired cache entry because
+#: the provider failed: stale-if-error, APIGW_STALE_TTL), set only when there is one.
 OUTPUT_FIELDS = (
     "spotify_id",
     "isrc",
@@ -39,6 +41,7 @@ OUTPUT_FIELDS = (
     "enrichment_sources",
     "enrichment_status",
     "enrichment_errors",
+    "enrichment_stale",
     "enriched_at",
 )
 

@@ -6,11 +6,12 @@ on. A provider that fails does not stop the waterfall; its reason is kept for th
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from scrapy_apigw.enrichment.fields import (
     STATUS_COMPLETED,
@@ -19,7 +20,17 @@ from scrapy_apigw.enrichment.fields import (
     STATUS_SKIPPED,
 )
 from scrapy_apigw.exceptions import ProviderUnavailable
-from scrapy_apigw.providers.base import Fetch, ProviderClient, ProviderResult, TrackContext
+from scrapy_apigw.providers.base import (
+    ApiAnswer,
+    ApiCall,
+    Fetch,
+    ProviderClient,
+    ProviderResult,
+    TrackContext,
+)
+
+if TYPE_CHECKING:
+    from scrapy_apigw.enrichment.run import ItemRun
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +57,9 @@ class Enrichment:
         errors = {n: r.reason or r.status for n, r in self.results.items() if r.status == "failed"}
         if errors:
             values["enrichment_errors"] = errors
+        stale = [n for n, r in self.results.items() if r.stale and r.status != "failed"]
+        if stale:
+            values["enrichment_stale"] = stale
         values["enriched_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return values
 
@@ -55,33 +69,82 @@ class Waterfall:
 
     Args:
         clients: the enabled providers' clients, in waterfall order.
-        fetch: the transport's fetch (cache, throttle, breaker, retries).
+        fetch: the transport's fetch (cache, throttle, breaker, retries): ``fetch(call)``, and
+            ``fetch(call, run=run)`` when :meth:`enrich` is given a run.
     """
 
-    def __init__(self, clients: Sequence[ProviderClient], fetch: Fetch) -> None:
+    def __init__(
+        self, clients: Sequence[ProviderClient], fetch: Callable[..., Awaitable[ApiAnswer]]
+    ) -> None:
         self.clients = list(clients)
         self.fetch = fetch
 
-    async def enrich(self, track: TrackContext) -> Enrichment:
-        """Enrich *track*; never raises (a provider's failure becomes its ``failed`` result)."""
+    async def enrich(self, track: TrackContext, run: ItemRun | None = None) -> Enrichment:
+        """Enrich *track*; never raises (a provider's failure becomes its ``failed`` result).
+
+        With *run*, each provider's result is written into ``run.results`` as it finishes (so
+        an item ended early keeps them), calls carry the run, and no provider is asked once the
+        run has ended.
+        """
         if not track.has_query:
             return Enrichment(STATUS_SKIPPED)
-        merged: dict[str, Any] = {}
-        results: dict[str, ProviderResult] = {}
+        results: dict[str, ProviderResult] = run.results if run is not None else {}
         for client in self.clients:
-            result = await self._run(client, track)
-            results[client.name] = result
+            if run is not None and run.ended:
+                break
+            result = results[client.name] = await self._run(client, track, run)
+            track.found.update(name for name, value in result.fields.items() if value is not None)
+        return self.verdict(results, run.reason if run is not None else None)
+
+    def verdict(
+        self, results: Mapping[str, ProviderResult], unfinished: str | None = None
+    ) -> Enrichment:
+        """The :class:`Enrichment` of *results* (provider name -> result): fields merged in
+        waterfall order, first source winning, and the status.
+
+        Args:
+            results: the results the providers gave, possibly not all of them.
+            unfinished: when given, the reason of every client without a result (``failed``),
+                e.g. ``"interrupted"``; else clients without one are left out.
+        """
+        merged: dict[str, Any] = {}
+        final: dict[str, ProviderResult] = {}
+        for client in self.clients:
+            result = results.get(client.name)
+            if result is None:
+                if unfinished is None:
+                    continue
+                result = ProviderResult("failed", reason=unfinished)
+            final[client.name] = result
             for name, value in result.fields.items():
                 if value is not None and name not in merged:
                     merged[name] = value
-        return Enrichment(status_of(results.values()), merged, results)
+        return Enrichment(status_of(final.values()), merged, final)
 
-    async def _run(self, client: ProviderClient, track: TrackContext) -> ProviderResult:
+    async def _run(
+        self, client: ProviderClient, track: TrackContext, run: ItemRun | None
+    ) -> ProviderResult:
+        fetch = cast(Fetch, self.fetch if run is None else functools.partial(self.fetch, run=run))
+        stale = False
+
+        async def noting_stale(call: ApiCall) -> ApiAnswer:
+            # A stale answer (the provider failed, an expired entry stood in) marks the result.
+            nonlocal stale
+            answer = await fetch(call)
+            stale = stale or answer.stale
+            return answer
+
         try:
-            return await client.enrich(track, self.fetch)
+            result = await client.enrich(track, noting_stale)
+            if stale:
+                result.stale = True
+            return result
         except ProviderUnavailable as exc:
             return ProviderResult("failed", reason=exc.reason)
         except Exception as exc:
+            if run is not None and run.ended:
+                # The run's cancellation, as a non-asyncio reactor delivers it: not a bug.
+                return ProviderResult("failed", reason=run.reason)
             # A bug or an answer shape nobody expected must cost one provider result, not the
             # item: the item still reaches the feed, marked with the reason.
             logger.exception("apigw: %s client failed on a track", client.name)

@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import DeferredLock
+from twisted.internet.defer import Deferred
 
 from scrapy_apigw.core.clock import Clock
-from scrapy_apigw.exceptions import AuthError
+from scrapy_apigw.exceptions import AuthError, ProviderUnavailable
 from scrapy_apigw.secrets import Secret
 
 logger = logging.getLogger(__name__)
@@ -89,16 +89,39 @@ class QueryKeyAuth(NoAuth):
 TokenPoster = Callable[[dict[str, str], bytes], Awaitable[tuple[int, Any]]]
 
 
+def granted_token(status: int, data: Any) -> str | None:
+    """Return the bearer token of a token endpoint's answer, or ``None`` if it grants none.
+
+    A grant is HTTP 200 with an ``access_token`` and ``token_type`` "bearer" (any case), RFC 6749
+    §5.1; anything else is a refusal (Spotify: HTTP 400 ``invalid_client``, §5.2).
+    """
+    if status != 200 or not isinstance(data, dict):
+        return None
+    token = data.get("access_token")
+    if not token or str(data.get("token_type", "")).lower() != "bearer":
+        return None
+    return str(token)
+
+
 class ClientCredentialsAuth:
     """OAuth 2 client-credentials flow (RFC 6749 §4.4) as Spotify implements it.
 
     The token lives in memory only (never in the cache, logs or stats). It is requested on
-    first use, shared by concurrent callers (one request in flight), and refreshed when less
-    than ``min(60 s, 10 % of its lifetime)`` remains, or after :meth:`invalidate`.
+    first use and refreshed when less than ``min(60 s, 10 % of its lifetime)`` remains, or after
+    :meth:`invalidate`.
+
+    Single flight: callers that need a token while a request for one is in flight wait for that
+    request and share its outcome (the token, or its error), so N concurrent items cost one
+    token request. A refusal is final: it is remembered, and every later call raises
+    :class:`AuthError` at once without asking again (the credentials will not change during
+    the crawl). Other failures (network, 5xx after retries) are shared by the callers waiting
+    on that request only; the next caller tries again.
 
     Raises (from :meth:`apply`):
         AuthError: the token endpoint refused the credentials (Spotify: HTTP 400
-            ``invalid_client``) or answered without a bearer token.
+            ``invalid_client``) or answered without a bearer token, now or earlier.
+        ProviderUnavailable: the token request got no answer (network error, retries
+            exhausted, circuit open).
     """
 
     refreshable = True
@@ -112,7 +135,9 @@ class ClientCredentialsAuth:
         self._clock = clock
         self._token: Secret | None = None
         self._refresh_at = 0.0
-        self._lock = DeferredLock()
+        self._refusal: AuthError | None = None
+        # Not None while a token request is in flight: the callers waiting for its outcome.
+        self._waiters: list[Deferred[Secret]] | None = None
 
     async def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
         token = await self._valid_token()
@@ -122,33 +147,55 @@ class ClientCredentialsAuth:
         self._token = None
 
     async def _valid_token(self) -> Secret:
+        if self._refusal is not None:
+            raise AuthError(self._refusal.provider, self._refusal.reason)
         if self._token is not None and self._clock() < self._refresh_at:
             return self._token
-        await maybe_deferred_to_future(self._lock.acquire())
+        if self._waiters is not None:
+            waiter: Deferred[Secret] = Deferred()
+            self._waiters.append(waiter)
+            return await maybe_deferred_to_future(waiter)
+        self._waiters = []
         try:
-            # Another caller may have refreshed it while we waited for the lock.
-            if self._token is None or self._clock() >= self._refresh_at:
-                await self._request_token()
-            assert self._token is not None
-            return self._token
-        finally:
-            self._lock.release()
+            token = await self._request_token()
+        except BaseException as exc:
+            if isinstance(exc, AuthError):
+                self._refusal = exc
+            # A cancelled request (BaseException) must still release its waiters.
+            shared = (
+                exc
+                if isinstance(exc, Exception)
+                else ProviderUnavailable("spotify", "token request cancelled")
+            )
+            waiters, self._waiters = self._waiters, None
+            for waiter in waiters:
+                if not waiter.called:  # its caller was cancelled (item deadline, stop)
+                    waiter.errback(shared)
+            raise
+        # Woken from one flat loop (not one by one from each other's release, as a DeferredLock
+        # does): under a non-asyncio reactor a woken caller runs at once, on this stack, and a
+        # chain of hundreds overflowed it.
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters:
+            if not waiter.called:
+                waiter.callback(token)
+        return token
 
-    async def _request_token(self) -> None:
+    async def _request_token(self) -> Secret:
         basic = f"{self._client_id.reveal()}:{self._client_secret.reveal()}".encode()
         headers = {
             "Authorization": "Basic " + base64.b64encode(basic).decode("ascii"),
             "Content-Type": "application/x-www-form-urlencoded",
         }
         status, data = await self._post(headers, b"grant_type=client_credentials")
-        token = data.get("access_token") if isinstance(data, dict) else None
-        token_type = str(data.get("token_type", "")) if isinstance(data, dict) else ""
-        if status != 200 or not token or token_type.lower() != "bearer":
+        token = granted_token(status, data)
+        if token is None:
             error = data.get("error") if isinstance(data, dict) else None
             raise AuthError(
                 "spotify", f"token request refused (HTTP {status}, {error or 'no token'})"
             )
         lifetime = float(data.get("expires_in") or 3600)
-        self._token = Secret(str(token))
+        self._token = Secret(token)
         self._refresh_at = self._clock() + lifetime - min(60.0, lifetime * 0.1)
         logger.debug("apigw: spotify token obtained, valid %.0f s", lifetime)
+        return self._token

@@ -8,6 +8,7 @@ circuit breaker, retry policy), the auth strategy and the cache.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -23,8 +24,12 @@ __all__ = [
     "ProviderClient",
     "ProviderResult",
     "ResultStatus",
+    "Shape",
     "TrackContext",
+    "check_shape",
     "classify_status",
+    "listed",
+    "require",
 ]
 
 
@@ -40,6 +45,11 @@ class ApiCall:
         params: query parameters in a fixed order; never credentials (the auth layer adds those).
         method: HTTP method.
         headers: extra request headers (e.g. ``Accept``); never credentials.
+        refusal: when a 403 to this call refuses the whole app, not this one request, the name
+            of what is refused (e.g. ``"audio_features"``): the transport remembers the 403
+            for ``APIGW_REFUSAL_TTL`` seconds, in the cache, and answers later such calls
+            ``forbidden`` without asking (see ``Transport.refused``). Not part of the cache key,
+            nor of equality: it says how to treat the answer, not what is asked.
     """
 
     provider: str
@@ -48,6 +58,7 @@ class ApiCall:
     params: tuple[tuple[str, str], ...] = ()
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
+    refusal: str | None = field(default=None, compare=False)
 
 
 AnswerKind = Literal["ok", "not_found", "forbidden", "rejected"]
@@ -64,12 +75,15 @@ class ApiAnswer:
         status: HTTP status of the final attempt (200 for cache hits of ok answers).
         data: the decoded JSON body (dict or list), or ``None``.
         from_cache: True when served from the cache.
+        stale: True when served from the cache past its TTL because the provider failed
+            (stale-if-error, ``APIGW_STALE_TTL``); such an answer is also ``from_cache``.
     """
 
     kind: AnswerKind
     status: int
     data: Any = None
     from_cache: bool = False
+    stale: bool = False
 
 
 #: The answer kind of each non-retryable outcome the transport returns as an answer (the others
@@ -80,6 +94,42 @@ ANSWER_KINDS: dict[Outcome, AnswerKind] = {
     Outcome.FORBIDDEN: "forbidden",
     Outcome.CLIENT_ERROR: "rejected",
 }
+
+
+#: What one call needs from a 2xx JSON body: a dotted path and the JSON type found there, e.g.
+#: ``("tracks.items", list)``. An empty path means the body itself.
+Shape = tuple[str, type]
+
+_TYPE_NAMES = {list: "list", dict: "object", str: "string", int: "integer"}
+
+
+def require(data: Any, path: str, kind: type) -> str | None:
+    """None when *data* holds a *kind* value at the dotted *path*, else what is missing.
+
+    ``require({"tracks": {"items": []}}, "tracks.items", list)`` is None;
+    ``require({"tracks": {}}, "tracks.items", list)`` is ``"no tracks.items list"``. A bool is
+    not an ``int`` and an empty string is missing. Never raises, whatever *data* is.
+    """
+    value = data
+    for key in path.split(".") if path else ():
+        value = value.get(key) if isinstance(value, dict) else None
+    wrong = (isinstance(value, bool) and kind is not bool) or (kind is str and value == "")
+    if isinstance(value, kind) and not wrong:
+        return None
+    return f"no {path or 'JSON'} {_TYPE_NAMES.get(kind, kind.__name__)}"
+
+
+def listed(value: Any) -> list[Any]:
+    """*value* when it is a JSON array, else ``[]``: a field that should list things but holds
+    a number, a string or an object lists nothing (iterating it would fail or split it)."""
+    return value if isinstance(value, list) else []
+
+
+def check_shape(shapes: Mapping[str, Shape], call: ApiCall, data: Any) -> str | None:
+    """Check a 2xx body against the shape its call's ``data_type`` needs (see :func:`require`);
+    None for a data type with no shape listed."""
+    shape = shapes.get(call.data_type)
+    return require(data, *shape) if shape else None
 
 
 class Fetch(Protocol):
@@ -104,6 +154,10 @@ class TrackContext:
     isrc: str | None = None
     musicbrainz_id: str | None = None
     duration_ms: int | None = None
+    #: Output fields earlier providers of the waterfall already set (the waterfall adds each
+    #: provider's after it answers; first source wins), so a later client can skip a call that
+    #: would only give one of them (Discogs' release for ``release_date``).
+    found: set[str] = field(default_factory=set)
 
     @property
     def has_query(self) -> bool:
@@ -120,15 +174,22 @@ class ProviderResult:
 
     Attributes:
         status: ``ok`` (fields found), ``not_found`` (the provider answered: no match),
-            ``failed`` (no answer: outage, open circuit, retries exhausted, refused request),
+            ``failed`` (no answer: outage, open circuit, retries exhausted, malformed answers,
+            refused request),
             ``skipped`` (disabled or nothing this provider can look up).
         fields: output fields to set on the item (names from :mod:`scrapy_apigw.enrichment.fields`).
         reason: short log-safe reason for ``failed``/``skipped``/``not_found``.
+        stale: True when some answer behind this result was served stale (the provider failed
+            and an expired cache entry stood in: ``enrichment_stale`` on the item).
+        calls_saved: calls the client did not need to make, by reason (counted in the stats
+            ``apigw/<provider>/calls_saved/<reason>``, see docs/stats.md).
     """
 
     status: ResultStatus
     fields: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
+    stale: bool = False
+    calls_saved: dict[str, int] = field(default_factory=dict)
 
 
 class ProviderClient(Protocol):
@@ -146,4 +207,10 @@ class ProviderClient(Protocol):
 
     def classify(self, status: int, data: Any) -> Outcome:
         """Classify one HTTP exchange (status + decoded JSON body or None)."""
+        ...
+
+    def check_shape(self, call: ApiCall, data: Any) -> str | None:
+        """None when a 2xx body *data* (decoded JSON) has what *call* needs, else a short
+        log-safe note of what is missing (``"no results list"``): the transport then treats
+        the answer as :attr:`Outcome.MALFORMED`. Never raises."""
         ...

@@ -8,12 +8,18 @@ Calls (paths relative to ``https://api.discogs.com``; the transport adds
   ``q`` searches every field (labels, notes, credits), while ``track`` makes Discogs return only
   releases whose tracklist has that track, and ``artist`` only that artist's releases;
 - ``GET /releases/{id}`` (data_type ``"release"``) for the chosen release, at most
-  :data:`MAX_RELEASE_LOOKUPS` times (Discogs allows 60 requests a minute).
+  :data:`MAX_RELEASE_LOOKUPS` times (Discogs allows 60 requests a minute), and only when the
+  search result is not enough (see :class:`DiscogsClient`): most tracks cost one call.
+
+A search result carries the release's ``id``, ``label[]``, ``catno``, ``year`` (a string) and
+``country`` (PROVIDERS.md section 3, fixture ``go-discogs_database_search.json``), i.e. every
+output field but the month and day of ``release_date``; it has no tracklist.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -24,13 +30,31 @@ from scrapy_apigw.core.matching import (
     artist_score,
     normalize,
     primary_artist,
+    split_version,
     strip_featuring,
     title_score,
 )
 from scrapy_apigw.core.outcome import Outcome, classify_status
-from scrapy_apigw.providers.base import ApiCall, Fetch, ProviderResult, TrackContext
+from scrapy_apigw.providers.base import (
+    ApiCall,
+    Fetch,
+    ProviderResult,
+    Shape,
+    TrackContext,
+    check_shape,
+    listed,
+)
 
-__all__ = ["MAX_RELEASE_LOOKUPS", "DiscogsClient", "release_date", "release_fields"]
+__all__ = [
+    "MAX_RELEASE_LOOKUPS",
+    "SAVED_RELEASE",
+    "SHAPES",
+    "DiscogsClient",
+    "is_single_of",
+    "release_date",
+    "release_fields",
+    "search_fields",
+]
 
 #: Releases fetched per track at most (the best-ranked first; the next one only when the first
 #: does not list the track).
@@ -39,6 +63,16 @@ MAX_RELEASE_LOOKUPS = 2
 MAX_QUERY_VALUE = 200
 #: A release whose title scores this much against the track title is "named after the track".
 NAMED_AFTER_TRACK = 90.0
+#: ``calls_saved`` reason (stat ``apigw/discogs/calls_saved/release_from_search``): a release
+#: lookup not made because the search result had every field needed and verified the match.
+SAVED_RELEASE = "release_from_search"
+
+#: What each call needs from a 2xx body, by data type: a search lists ``results``, a release has
+#: its int ``id``; anything less is MALFORMED.
+SHAPES: dict[str, Shape] = {
+    "search": ("results", list),
+    "release": ("id", int),
+}
 
 _DISAMBIGUATION = re.compile(r"\s*\(\d+\)$")  # "Global Underground (3)" -> "Global Underground"
 _RELEASED = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
@@ -53,7 +87,7 @@ def _year(value: Any) -> int:
     """Search result ``year`` (a string such as ``"2018"``) as an int; unknown sorts last."""
     try:
         year = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
         return 9999
     return year if year > 0 else 9999
 
@@ -80,6 +114,58 @@ def release_date(released: Any, year: Any = None) -> str | None:
     return None
 
 
+def _label_fields(name: Any, catno: Any) -> dict[str, str]:
+    """``label`` and ``catalog_number`` of a label name and catalog number (either source)."""
+    fields: dict[str, str] = {}
+    # "Not On Label (X Self-released)" is Discogs' placeholder, not a label.
+    label = _clean_name(name) if isinstance(name, str) else ""
+    if label and not label.casefold().startswith("not on label"):
+        fields["label"] = label
+    if isinstance(catno, str) and catno.strip() and catno.strip().casefold() != "none":
+        fields["catalog_number"] = catno.strip()
+    return fields
+
+
+def search_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """Output fields of one ``/database/search`` result (a release), without a release call.
+
+    ``discogs_id`` (``id``), ``label`` (``label[0]``: a list of names in today's results, one
+    string in older ones; cleaned as in :func:`release_fields`), ``catalog_number`` (``catno``,
+    the first label's), ``release_date`` (only the year: the search has no ``released``; ``year``
+    is a string such as ``"2018"``, absent when unknown) and ``release_country`` (``country``).
+    Raises ``KeyError``/``ValueError`` when *result* has no int ``id`` (the caller ranks only
+    results that have one).
+    """
+    fields: dict[str, Any] = {"discogs_id": int(result["id"])}
+    names = result.get("label")
+    name = names if isinstance(names, str) else next(iter(listed(names)), None)
+    fields.update(_label_fields(name, result.get("catno")))
+    year = _year(result.get("year"))
+    date = release_date(None, year if year != 9999 else None)
+    if date:
+        fields["release_date"] = date
+    country = result.get("country")
+    if isinstance(country, str) and country.strip():
+        fields["release_country"] = country.strip()
+    return fields
+
+
+def is_single_of(release_title: str, title: str) -> bool:
+    """True when a release titled *release_title* is the single of the track *title*.
+
+    Its base title (version parts aside, see :func:`~scrapy_apigw.core.matching.split_version`)
+    scores >= :data:`NAMED_AFTER_TRACK` against the track's, and it names no version or the
+    track's own (title score >= 90): ``"Losing It"`` is the single of ``"Losing It"`` and of
+    ``"Losing It - Extended Mix"`` or ``"Losing It (ARTBAT Remix)"`` (singles carry their mixes);
+    ``"Losing It (ARTBAT Remix)"`` only of that remix; ``"Losing It (Remixes)"``, ``"Losing It
+    EP"`` or an album are not singles of ``"Losing It"`` (they may list only other versions).
+    """
+    base, version = split_version(release_title)
+    if version:
+        return title_score(title, release_title) >= NAMED_AFTER_TRACK
+    return bool(base) and fuzz.ratio(split_version(title)[0], base) >= NAMED_AFTER_TRACK
+
+
 def release_fields(data: dict[str, Any]) -> dict[str, Any]:
     """Output fields of a ``GET /releases/{id}`` body.
 
@@ -90,16 +176,9 @@ def release_fields(data: dict[str, Any]) -> dict[str, Any]:
     ``"UK"``, ``"Germany"``, not an ISO code).
     """
     fields: dict[str, Any] = {"discogs_id": int(data["id"])}
-    labels = [lab for lab in data.get("labels") or [] if isinstance(lab, dict)]
+    labels = [lab for lab in listed(data.get("labels")) if isinstance(lab, dict)]
     if labels:
-        name = labels[0].get("name")
-        # "Not On Label (X Self-released)" is Discogs' placeholder, not a label.
-        label = _clean_name(name) if isinstance(name, str) else ""
-        if label and not label.casefold().startswith("not on label"):
-            fields["label"] = label
-        catno = labels[0].get("catno")
-        if isinstance(catno, str) and catno.strip() and catno.strip().casefold() != "none":
-            fields["catalog_number"] = catno.strip()
+        fields.update(_label_fields(labels[0].get("name"), labels[0].get("catno")))
     date = release_date(data.get("released"), data.get("year"))
     if date:
         fields["release_date"] = date
@@ -109,22 +188,52 @@ def release_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _lists_track(data: dict[str, Any], title: str) -> bool:
-    """True when the release's tracklist has *title* (title score >= 70), or has no tracklist."""
-    titles: list[str] = []
-    for entry in data.get("tracklist") or []:
-        if not isinstance(entry, dict):
+def _credited(entry: dict[str, Any]) -> list[str] | None:
+    """Artist names credited on one tracklist entry, or None when it credits none."""
+    names = [
+        _clean_name(a["name"])
+        for a in listed(entry.get("artists"))
+        if isinstance(a, dict) and isinstance(a.get("name"), str) and a["name"].strip()
+    ]
+    return names or None
+
+
+def _overlap(artists: Sequence[str], credit: Sequence[str]) -> float:
+    """Artist score of the better direction: either credit found in the other."""
+    return max(artist_score(artists, credit), artist_score(credit, artists))
+
+
+def _lists_track(data: dict[str, Any], title: str, artists: Sequence[str] = ()) -> bool:
+    """True when the release's tracklist has the track, or has no tracklist.
+
+    Tracklist entries (PROVIDERS.md section 3; go-discogs ``releases_71989``): ``type_``
+    ``"track"``, ``"heading"`` (a section title such as the release's name, not a track) or
+    ``"index"`` (a group whose parts are its ``sub_tracks``); an entry may credit its own
+    ``artists``, and a sub-track without any inherits its index entry's. A track matches when
+    its title scores >= 70 against *title* and, if it credits artists, the credits overlap: the
+    entry's artists are found among *artists* or the other way round (artist score >= 80 in
+    either direction: the item may credit a guest the entry leaves out, or the reverse). A
+    split or compilation release lists other artists' tracks, maybe of the same title.
+    """
+    candidates: list[tuple[str, list[str] | None]] = []
+    for entry in listed(data.get("tracklist")):
+        if not isinstance(entry, dict) or entry.get("type_", "track") not in ("track", "index"):
             continue
-        for item in [entry, *(entry.get("sub_tracks") or [])]:
+        own = _credited(entry)
+        for item in [entry, *listed(entry.get("sub_tracks"))]:
             if (
                 isinstance(item, dict)
                 and isinstance(item.get("title"), str)
                 and item.get("type_", "track") in ("track", "index")
             ):
-                titles.append(item["title"])
-    if not titles:
+                candidates.append((item["title"], _credited(item) or own))
+    if not candidates:
         return True
-    return any(title_score(title, t) >= COMPONENT_FLOOR for t in titles)
+    return any(
+        title_score(title, name) >= COMPONENT_FLOOR
+        and (credit is None or not artists or _overlap(artists, credit) >= DEFAULT_THRESHOLD)
+        for name, credit in candidates
+    )
 
 
 class DiscogsClient:
@@ -138,10 +247,29 @@ class DiscogsClient:
     "Various" drop out). Among those, releases named after the track (a single: title score
     >= 90) come first, then the earliest ``year`` (the original release, whose label and catalog
     number a DJ means), then Discogs' order. The release's tracklist must then list the track
-    (title score >= 70, so a remix EP is not taken for the original); otherwise the next
+    (title score >= 70, so a remix EP is not taken for the original; headings are not tracks,
+    index entries' sub-tracks are, and a track crediting its own artists must credit the
+    track's, artist score >= 80); otherwise the next
     candidate is fetched, up to :data:`MAX_RELEASE_LOOKUPS` releases.
 
-    Fields produced: see :func:`release_fields`.
+    When the release is not fetched: a candidate that is the track's single
+    (:func:`is_single_of`: named after the track, by the track's artist, as the ranking already
+    checked) is taken from its search result alone (:func:`search_fields`), unless an item
+    needs a field only the release has. The tracklist check is then left to Discogs' own
+    ``track=`` filter, which returns only releases whose tracklist has a track of those words;
+    the client's stricter check is not repeated for a release named after the track by its
+    artist. What that gives up: a remix-only release titled exactly like the track (no
+    "Remixes" in its name) is taken for the original. Albums, EPs, "(Remixes)" releases,
+    splits and compilations are always fetched and checked as above.
+
+    Fields the release has and the search lacks: the month and day of ``release_date`` (the
+    search has the year only). The release is fetched for it only when no earlier provider
+    of the waterfall found a ``release_date`` (``track.found``; Spotify's album date and
+    MusicBrainz' first release date come first), and a fetched release is always checked
+    (its tracklist must list the track, else the next candidate). Each release lookup skipped
+    counts in ``calls_saved`` as :data:`SAVED_RELEASE`.
+
+    Fields produced: see :func:`release_fields` (release fetched) and :func:`search_fields`.
     """
 
     name = "discogs"
@@ -168,6 +296,10 @@ class DiscogsClient:
         """
         return classify_status(status)
 
+    def check_shape(self, call: ApiCall, data: Any) -> str | None:
+        """What a 2xx body lacks for *call* (see :data:`SHAPES`), or None."""
+        return check_shape(SHAPES, call, data)
+
     async def enrich(self, track: TrackContext, fetch: Fetch) -> ProviderResult:
         """Search the artist's releases listing the track, then read the best release."""
         artist = primary_artist(track.artist, track.artists)
@@ -185,10 +317,19 @@ class DiscogsClient:
             return ProviderResult("failed", reason=f"search refused (HTTP {answer.status})")
         results = answer.data.get("results") if isinstance(answer.data, dict) else None
         candidates = self._rank(results if answer.kind == "ok" else None, track)
-        for release_id in candidates[:MAX_RELEASE_LOOKUPS]:
-            release = await fetch(self._call(f"/releases/{release_id}", "release", ()))
+        needs_release = "release_date" not in track.found
+        for result in candidates[:MAX_RELEASE_LOOKUPS]:
+            _, _, release_title = result["title"].partition(" - ")
+            if not needs_release and is_single_of(release_title, track.title):
+                return ProviderResult("ok", search_fields(result), calls_saved={SAVED_RELEASE: 1})
+            release = await fetch(self._call(f"/releases/{result['id']}", "release", ()))
             data = release.data if release.kind == "ok" else None
-            if isinstance(data, dict) and data.get("id") and _lists_track(data, track.title):
+            wanted = list(track.artists) or [track.artist]
+            if (
+                isinstance(data, dict)
+                and data.get("id")
+                and _lists_track(data, track.title, wanted)
+            ):
                 return ProviderResult("ok", release_fields(data))
         if not candidates:
             return ProviderResult("not_found", reason="no release by this artist")
@@ -198,11 +339,12 @@ class DiscogsClient:
         return ApiCall(provider=self.name, data_type=data_type, path=path, params=params)
 
     @staticmethod
-    def _rank(results: Any, track: TrackContext) -> list[int]:
-        """Release ids of acceptable search results, best first (see the class docstring)."""
+    def _rank(results: Any, track: TrackContext) -> list[dict[str, Any]]:
+        """Acceptable search results (each with an int ``id`` and a str ``title``), best first
+        (see the class docstring)."""
         artists = list(track.artists) or [track.artist]
         wanted = normalize(track.title)
-        ranked: list[tuple[float, int, int, int, int]] = []
+        ranked: list[tuple[float, int, int, int, dict[str, Any]]] = []
         for index, result in enumerate(results if isinstance(results, list) else []):
             if not isinstance(result, dict) or result.get("type", "release") != "release":
                 continue
@@ -214,7 +356,5 @@ class DiscogsClient:
             if score < DEFAULT_THRESHOLD:
                 continue
             named = fuzz.token_set_ratio(wanted, normalize(release_title)) >= NAMED_AFTER_TRACK
-            ranked.append(
-                (-round(score), -int(named), _year(result.get("year")), index, release_id)
-            )
-        return [entry[-1] for entry in sorted(ranked)]
+            ranked.append((-round(score), -int(named), _year(result.get("year")), index, result))
+        return [entry[-1] for entry in sorted(ranked, key=lambda entry: entry[:4])]

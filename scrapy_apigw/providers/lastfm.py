@@ -2,11 +2,14 @@
 
 Calls (path ``/`` of ``https://ws.audioscrobbler.com/2.0``; the transport adds ``api_key``):
 
-- ``GET /?method=track.getInfo&mbid=<mbid>&format=json`` when MusicBrainz gave a recording MBID,
-  and, if Last.fm does not know that MBID (error 6) or none is known,
-  ``GET /?method=track.getInfo&artist=<artist>&track=<title>&autocorrect=1&format=json``
-  (data_type ``"info"``);
-- ``GET /?method=track.getTopTags`` with the same identification (data_type ``"tags"``).
+- ``GET /?method=track.getInfo&artist=<artist>&track=<title>&autocorrect=1&format=json``
+  (data_type ``"info"``), and, if Last.fm does not know those names (a stub track or error 6)
+  or there are none, ``GET /?method=track.getInfo&mbid=<mbid>&format=json`` when MusicBrainz
+  gave a recording MBID. Names first: every track has them and Last.fm keys its tracks by
+  them, while many Last.fm tracks carry no MBID (``mbid`` is often missing, PROVIDERS.md
+  section 4), so asking by MBID first cost a second getInfo for each of those;
+- ``GET /?method=track.getTopTags`` with the same identification (data_type ``"tags"``),
+  only when the getInfo track lists no ``toptags`` (it usually does: most tracks cost one call).
 
 Last.fm reports errors in the JSON body, often with HTTP 200 (``{"error": 6, "message": ...}``),
 so :meth:`LastFmClient.classify` reads the body first.
@@ -18,9 +21,26 @@ from typing import Any
 
 from scrapy_apigw.core.matching import primary_artist
 from scrapy_apigw.core.outcome import Outcome, classify_status
-from scrapy_apigw.providers.base import ApiAnswer, ApiCall, Fetch, ProviderResult, TrackContext
+from scrapy_apigw.providers.base import (
+    ApiAnswer,
+    ApiCall,
+    Fetch,
+    ProviderResult,
+    Shape,
+    TrackContext,
+    check_shape,
+)
 
-__all__ = ["ERROR_OUTCOMES", "MAX_QUERY_VALUE", "LastFmClient", "count"]
+__all__ = [
+    "ERROR_OUTCOMES",
+    "MAX_QUERY_VALUE",
+    "SAVED_TOP_TAGS",
+    "SHAPES",
+    "STUB_MAX_LISTENERS",
+    "LastFmClient",
+    "count",
+    "is_stub_track",
+]
 
 #: Longest artist/track value sent (characters): a garbage 5,000-character title must not build
 #: a URL the server refuses with 414.
@@ -43,6 +63,13 @@ ERROR_OUTCOMES: dict[int, Outcome] = {
     7: Outcome.CLIENT_ERROR,  # invalid resource
     13: Outcome.CLIENT_ERROR,  # invalid signature
     17: Outcome.CLIENT_ERROR,  # login required
+}
+
+#: What each call needs from a 2xx body without an ``error`` code (those are classified by
+#: :meth:`LastFmClient.classify` first), by data type; anything less is MALFORMED.
+SHAPES: dict[str, Shape] = {
+    "info": ("track", dict),
+    "tags": ("toptags", dict),
 }
 
 
@@ -71,6 +98,34 @@ def count(value: Any) -> int | None:
     return None
 
 
+#: ``calls_saved`` reason (stat ``apigw/lastfm/calls_saved/toptags_from_getinfo``): a
+#: ``track.getTopTags`` call not made because ``track.getInfo`` listed the track's top tags.
+SAVED_TOP_TAGS = "toptags_from_getinfo"
+
+#: Most listeners a stub track reports: Last.fm's stub for an unknown pair says ``"2"``.
+STUB_MAX_LISTENERS = 2
+
+
+def is_stub_track(info: dict[str, Any]) -> bool:
+    """True when a ``track.getInfo`` ``track`` is Last.fm's stub for an unknown pair.
+
+    Last.fm answers an unknown artist/track with HTTP 200 and a track that only echoes the
+    names asked: ``listeners`` "2" (at most :data:`STUB_MAX_LISTENERS`), ``duration`` "0", no
+    tags, no ``album`` and no ``mbid`` (PROVIDERS.md section 4, lastfm-docs/api-docs). A real
+    track always has one of these: more listeners, a duration, a tag, an album or an MBID.
+    """
+    toptags = info.get("toptags")
+    tags = toptags.get("tag") if isinstance(toptags, dict) else None
+    listeners = count(info.get("listeners"))
+    return (
+        (listeners is None or listeners <= STUB_MAX_LISTENERS)
+        and not count(info.get("duration"))
+        and not tags
+        and not info.get("album")
+        and not (isinstance(info.get("mbid"), str) and info["mbid"].strip())
+    )
+
+
 class LastFmClient:
     """Last.fm part of the waterfall.
 
@@ -80,10 +135,15 @@ class LastFmClient:
         max_tags: most tags kept in ``lastfm_tags``.
 
     Fields produced: ``lastfm_playcount`` and ``lastfm_listeners`` (ints; missing or unparsable
-    values are left out) and ``lastfm_tags`` (tag names by ``count`` descending, duplicates
-    removed case-insensitively, at most *max_tags*; not set when Last.fm has no tags). Note: for
-    an unknown pair Last.fm sometimes answers a stub track (``listeners: "2"``) instead of error 6;
-    nothing distinguishes it from a real obscure track, so its numbers are reported as given.
+    values are left out) and ``lastfm_tags`` (tag names, duplicates removed case-insensitively,
+    at most *max_tags*; not set when Last.fm has no tags). The tags are the getInfo track's
+    ``toptags`` (names without counts, in Last.fm's order, the top few: 5 on the sandbox, the
+    number real Last.fm lists is undocumented); only when it lists none is
+    ``track.getTopTags`` asked (tags by ``count`` descending), and each call so saved counts
+    in ``calls_saved`` as :data:`SAVED_TOP_TAGS`. For an
+    unknown artist/track pair Last.fm answers HTTP 200 with a stub track instead of error 6
+    (PROVIDERS.md section 4); :func:`is_stub_track` tells it apart and the track is reported
+    not found, without asking for its tags.
     """
 
     name = "lastfm"
@@ -119,31 +179,42 @@ class LastFmClient:
         by_status = classify_status(status)
         return Outcome.CLIENT_ERROR if by_status is Outcome.SUCCESS else by_status
 
+    def check_shape(self, call: ApiCall, data: Any) -> str | None:
+        """What a 2xx body lacks for *call* (see :data:`SHAPES`), or None."""
+        return check_shape(SHAPES, call, data)
+
     async def enrich(self, track: TrackContext, fetch: Fetch) -> ProviderResult:
-        """Read the track's counts, then its top tags."""
+        """Read the track's counts and top tags from getInfo, asking getTopTags only when
+        getInfo lists no tags."""
         identities: list[tuple[tuple[str, str], ...]] = []
-        if track.musicbrainz_id:
-            identities.append((("mbid", track.musicbrainz_id),))
         artist = primary_artist(track.artist, track.artists)
         if artist and track.title:
             autocorrect = "1" if self.autocorrect else "0"
             artist, title = artist[:MAX_QUERY_VALUE], track.title[:MAX_QUERY_VALUE]
             identities.append((("artist", artist), ("track", title), ("autocorrect", autocorrect)))
+        if track.musicbrainz_id:
+            identities.append((("mbid", track.musicbrainz_id),))
         if not identities:
             return ProviderResult("skipped", reason="no MBID, or artist and title")
 
         info: dict[str, Any] | None = None
+        stub = False
         answer: ApiAnswer | None = None
         identity: tuple[tuple[str, str], ...] = ()
         for identity in identities:
             answer = await fetch(self._call("track.getInfo", identity, "info"))
             data = answer.data if answer.kind == "ok" and isinstance(answer.data, dict) else {}
             if isinstance(data.get("track"), dict):
+                if is_stub_track(data["track"]):
+                    stub = True
+                    continue
                 info = data["track"]
                 break  # *identity* is the one Last.fm knows: ask the tags with it
         if info is None:
             if answer is not None and answer.kind in ("rejected", "forbidden"):
                 return ProviderResult("failed", reason=f"request refused (HTTP {answer.status})")
+            if stub:
+                return ProviderResult("not_found", reason="track not found (stub track)")
             return ProviderResult("not_found", reason="track not found")
 
         fields: dict[str, Any] = {}
@@ -154,20 +225,27 @@ class LastFmClient:
             value = count(info.get(source))
             if value is not None:
                 fields[target] = value
-        tags_answer = await fetch(self._call("track.getTopTags", identity, "tags"))
-        if tags_answer.kind == "ok":
-            tags = self.top_tags(tags_answer.data)
-            if tags:
-                fields["lastfm_tags"] = tags
+        saved: dict[str, int] = {}
+        tags = self.top_tags(info)
+        if tags:
+            saved[SAVED_TOP_TAGS] = 1
+        else:
+            tags_answer = await fetch(self._call("track.getTopTags", identity, "tags"))
+            if tags_answer.kind == "ok":
+                tags = self.top_tags(tags_answer.data)
+        if tags:
+            fields["lastfm_tags"] = tags
         if not fields:
             return ProviderResult("not_found", reason="no counts or tags")
-        return ProviderResult("ok", fields)
+        return ProviderResult("ok", fields, calls_saved=saved)
 
     def top_tags(self, data: Any) -> list[str]:
-        """Tag names of a ``track.getTopTags`` body, by count descending, at most ``max_tags``.
+        """Tag names of a ``track.getTopTags`` body or a ``track.getInfo`` track, by count
+        descending (Last.fm's order where there are no counts), at most ``max_tags``.
 
-        Shape: ``{"toptags": {"tag": [{"count": 100, "name": "hard rock", "url": ...}]}}``; a
-        single tag may come as an object instead of a list (Last.fm's XML-to-JSON conversion).
+        Shape: ``{"toptags": {"tag": [{"count": 100, "name": "hard rock", "url": ...}]}}``; the
+        getInfo track's ``toptags`` has the same shape without ``count``. A single tag may come
+        as an object instead of a list (Last.fm's XML-to-JSON conversion).
         """
         toptags = data.get("toptags") if isinstance(data, dict) else None
         raw = toptags.get("tag") if isinstance(toptags, dict) else None

@@ -11,8 +11,10 @@ Calls (paths relative to ``https://musicbrainz.org/ws/2``; the transport adds th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from scrapy_apigw.batching import BatchRule
 from scrapy_apigw.core.lucene import build_query
 from scrapy_apigw.core.matching import (
     DEFAULT_THRESHOLD,
@@ -22,19 +24,37 @@ from scrapy_apigw.core.matching import (
     strip_featuring,
 )
 from scrapy_apigw.core.outcome import Outcome, classify_status
-from scrapy_apigw.providers.base import ApiAnswer, ApiCall, Fetch, ProviderResult, TrackContext
+from scrapy_apigw.providers.base import (
+    ApiAnswer,
+    ApiCall,
+    Fetch,
+    ProviderResult,
+    Shape,
+    TrackContext,
+    check_shape,
+    listed,
+)
 
-__all__ = ["RATE_LIMIT_MESSAGE", "MusicBrainzClient"]
+__all__ = ["BATCH_RULES", "RATE_LIMIT_MESSAGE", "SHAPES", "MusicBrainzClient"]
 
 #: Part of the 503 body MusicBrainz sends when a client goes over 1 request/s (AzuraCast#3705,
 #: mixxx#14215): ``{"error": "Your requests are exceeding the allowable rate limit. ..."}``.
 RATE_LIMIT_MESSAGE = "exceeding the allowable rate limit"
 
+#: What each call needs from a 2xx body, by data type: the ISRC lookup and the recording search
+#: both list ``recordings`` (an unknown ISRC is a 404, not an empty 200); anything less is
+#: MALFORMED.
+SHAPES: dict[str, Shape] = {
+    "isrc": ("recordings", list),
+    "search": ("recordings", list),
+    "isrc_batch": ("recordings", list),
+}
+
 
 def _credits(recording: dict[str, Any]) -> list[str]:
     """Credited artist names of a recording (``artist-credit[].name``, else the artist's name)."""
     names = []
-    for credit in recording.get("artist-credit") or []:
+    for credit in listed(recording.get("artist-credit")):
         if not isinstance(credit, dict):
             continue
         artist = credit.get("artist")
@@ -48,7 +68,7 @@ def _score(recording: dict[str, Any]) -> int:
     """The search ``score`` (int 0..100 in JSON; tolerate a numeric string), 0 when absent."""
     try:
         return int(recording.get("score", 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
         return 0
 
 
@@ -56,7 +76,7 @@ def _recordings(answer: ApiAnswer) -> list[dict[str, Any]]:
     """Recordings of an ok answer that have an id, in the server's order."""
     if answer.kind != "ok" or not isinstance(answer.data, dict):
         return []
-    return [r for r in answer.data.get("recordings") or [] if isinstance(r, dict) and r.get("id")]
+    return [r for r in listed(answer.data.get("recordings")) if isinstance(r, dict) and r.get("id")]
 
 
 class MusicBrainzClient:
@@ -108,6 +128,10 @@ class MusicBrainzClient:
             return Outcome.SERVER_ERROR
         return classify_status(status)
 
+    def check_shape(self, call: ApiCall, data: Any) -> str | None:
+        """What a 2xx body lacks for *call* (see :data:`SHAPES`), or None."""
+        return check_shape(SHAPES, call, data)
+
     async def enrich(self, track: TrackContext, fetch: Fetch) -> ProviderResult:
         """Find the recording by ISRC, else by search, and report its MBID and dates."""
         known_isrc = normalize_isrc(track.isrc)
@@ -138,7 +162,7 @@ class MusicBrainzClient:
         if isinstance(date, str) and date:
             fields["release_date"] = date
         if known_isrc is None:
-            isrcs = [normalize_isrc(i) for i in recording.get("isrcs") or []]
+            isrcs = [normalize_isrc(i) for i in listed(recording.get("isrcs"))]
             found = next((i for i in isrcs if i), None)
             if found:
                 fields["isrc"] = found
@@ -174,3 +198,63 @@ class MusicBrainzClient:
             threshold=DEFAULT_THRESHOLD,
         )
         return found[0] if found else None
+
+
+# -- batching (scrapy_apigw.batching) -----------------------------------------------------------
+
+#: ISRCs per batch search. The search returns at most 100 recordings (``limit`` 1..100), and one
+#: ISRC often names 2 or more (Atmos mixes, re-releases: PROVIDERS.md section 2), so 25 ISRCs
+#: leave room for 4 recordings each before the answer is cut (then it is not trusted, below).
+MAX_ISRCS = 25
+#: ``limit`` of the batch search: the largest the search accepts.
+BATCH_LIMIT = 100
+
+
+def _isrc_of(call: ApiCall) -> str:
+    return call.path.rsplit("/", 1)[1]
+
+
+def _build_isrc_batch(calls: Sequence[ApiCall]) -> ApiCall:
+    """One recording search ``isrc:(A OR B ...)`` for the ISRC lookups *calls* (each ISRC once;
+    ISRCs are ``[A-Z0-9]``, nothing to escape)."""
+    isrcs = list(dict.fromkeys(_isrc_of(c) for c in calls))
+    query = f"isrc:({' OR '.join(isrcs)})"
+    params = (("query", query), ("limit", str(BATCH_LIMIT)), ("fmt", "json"))
+    return ApiCall(calls[0].provider, "isrc_batch", "/recording", params)
+
+
+def _split_isrc_batch(answer: ApiAnswer, calls: Sequence[ApiCall]) -> list[ApiAnswer | None]:
+    """Each ISRC's answer, shaped like its ``/isrc/{ISRC}`` lookup: ``{"isrc", "recordings"}``
+    with the recordings whose ``isrcs`` list it (search results carry ``isrcs`` when the
+    recording has any, PROVIDERS.md section 2), ``not_found`` when none does.
+
+    When the search found more recordings (``count``) than it returned, an ISRC's other
+    recordings may be on a later page: no ISRC is certainly covered, each is looked up alone
+    (None), never marked not found on a partial page.
+    """
+    data = answer.data if isinstance(answer.data, dict) else {}
+    recordings = [r for r in listed(data.get("recordings")) if isinstance(r, dict) and r.get("id")]
+    count = data.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or count > len(recordings):
+        return [None] * len(calls)
+    by_isrc: dict[str, list[dict[str, Any]]] = {}
+    for recording in recordings:
+        entry = {k: v for k, v in recording.items() if k != "score"}  # a lookup has no score
+        for code in dict.fromkeys(normalize_isrc(i) for i in listed(recording.get("isrcs"))):
+            if code:
+                by_isrc.setdefault(code, []).append(entry)
+    parts: list[ApiAnswer | None] = []
+    for call in calls:
+        isrc = _isrc_of(call)
+        found = by_isrc.get(isrc)
+        if found:
+            parts.append(ApiAnswer("ok", 200, {"isrc": isrc, "recordings": found}))
+        else:  # the single lookup's answer: 404 {"error": "Not Found"}
+            parts.append(ApiAnswer("not_found", 404, None))
+    return parts
+
+
+#: ISRC lookups (``/isrc/{ISRC}``) batched as one recording search per 25 ISRCs.
+BATCH_RULES: tuple[BatchRule, ...] = (
+    BatchRule("isrc", MAX_ISRCS, _build_isrc_batch, _split_isrc_batch),
+)

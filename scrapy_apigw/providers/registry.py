@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from scrapy_apigw import validate as v
 from scrapy_apigw.exceptions import ConfigError
+from scrapy_apigw.validate import invalid
 
 DAY = 86400.0
 
@@ -38,10 +40,22 @@ class ProviderConfig:
         max_retries: retries after the first attempt.
         backoff_base, backoff_cap: first backoff delay and its cap, seconds (doubling).
         jitter: relative jitter, ``0.2`` means ±20 %.
-        retry_statuses: HTTP statuses retried (with backoff, or the Retry-After hint).
-        rate_limit_statuses: statuses that mean "too fast" for this provider (MusicBrainz: 503).
-        max_retry_after: longest Retry-After (seconds) a call waits for; above it the call fails at
-            once while the provider stays paused for the whole hint.
+        retry_statuses: HTTP error statuses retried (with backoff, or the Retry-After hint); a
+            failure with another status is not retried. Network errors and malformed 2xx
+            answers are always retried (:func:`scrapy_apigw.core.outcome.is_retried`).
+        rate_limit_statuses: statuses that mean "too fast" for this provider, on top of 429 and
+            the client's own signals (MusicBrainz's 503 rate-limit body, Last.fm error 29)
+            (:func:`scrapy_apigw.core.outcome.apply_status_lists`).
+        max_retry_after: longest Retry-After (seconds) a call waits for; above it the provider is
+            unavailable for the whole hint: its calls fail at once (RateLimitedError).
+        max_rate_limit_streak: rate-limited answers in a row (each after the previous pause had
+            ended) that make the provider unavailable for the last pause; 0 turns the rule off.
+        max_rate_limit_wait: seconds of rate-limit pauses in a row (the last one included) that
+            make the provider unavailable for the last pause; 0 turns the rule off.
+        adaptive: lower the effective rate and burst on rate limits and raise them again up to
+            ``rate`` and ``burst`` (AIMD, :mod:`scrapy_apigw.core.adaptive`), and take the quota
+            the provider announces in its headers as a ceiling; ``False`` paces at the
+            configured values only.
         timeout: seconds for one HTTP exchange (headers and body).
         cache_ttl: seconds to cache an answer, by data type (``"search"``, ``"track"``...).
         not_found_ttl: seconds to cache a "not found" answer.
@@ -66,31 +80,20 @@ class ProviderConfig:
     retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     rate_limit_statuses: frozenset[int] = frozenset({429})
     max_retry_after: float = 600.0
+    max_rate_limit_streak: int = 5
+    max_rate_limit_wait: float = 60.0
+    adaptive: bool = True
     timeout: float = 30.0
     cache_ttl: Mapping[str, float] = field(default_factory=dict)
     not_found_ttl: float = DAY
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.rate <= 0:
-            problems.append("rate must be > 0 req/s")
-        if self.burst < 1:
-            problems.append("burst must be >= 1")
-        if (self.window_limit is None) != (self.window is None):
-            problems.append("window_limit and window go together")
-        if self.window_limit is not None and self.window_limit < 1:
-            problems.append("window_limit must be >= 1")
-        if self.failure_threshold < 1 or self.success_threshold < 1:
-            problems.append("breaker thresholds must be >= 1")
-        if self.max_retries < 0 or self.backoff_base < 0 or self.backoff_cap < 0:
-            problems.append("retry numbers must be >= 0")
-        if not 0 <= self.jitter < 1:
-            problems.append("jitter must be in [0, 1)")
-        if not urlsplit(self.base_url).scheme.startswith("http"):
-            problems.append(f"base_url must be an http(s) URL, got {self.base_url!r}")
-        if problems:
-            raise ConfigError(f"provider {self.name!r}: " + "; ".join(problems))
+        # Direct constructions (the defaults, user code) meet the same rules as overrides.
+        where = f"ProviderConfig({self.name!r})"
+        for name, reader in FIELD_READERS.items():
+            reader(f"{where}.{name}", getattr(self, name))
+        _check_window(where, self.window_limit, self.window)
 
     def owns(self, url: str) -> bool:
         """Return True if *url* belongs to this provider (base/token URL prefix or domain)."""
@@ -103,30 +106,81 @@ class ProviderConfig:
         """Cache TTL in seconds for *data_type*; 0 means "do not cache"."""
         return float(self.cache_ttl.get(data_type, 0.0))
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> ProviderConfig:
-        """Return a copy with *overrides* applied.
+    def with_overrides(
+        self, overrides: Mapping[str, Any], setting: str = "APIGW_PROVIDERS"
+    ) -> ProviderConfig:
+        """Return a copy with *overrides* (field -> value, values as :data:`FIELD_READERS` read
+        them: numbers may be numeric strings) applied; ``cache_ttl`` is merged into the current.
 
         Raises:
-            ConfigError: an unknown field or an invalid value.
+            ConfigError: an unknown field or an invalid value; the message names
+                ``<setting>["<provider>"]["<field>"]`` and the value.
         """
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise ConfigError(
-                f"provider {self.name!r}: unknown field(s) {sorted(unknown)}; "
-                f"known: {sorted(known)}"
-            )
-        values = dict(overrides)
-        for key in ("retry_statuses", "rate_limit_statuses"):
-            if key in values:
-                values[key] = frozenset(int(s) for s in values[key])
-        if "domains" in values:
-            values["domains"] = tuple(str(d).lower() for d in values["domains"])
-        if "base_url" in values:
-            values["base_url"] = str(values["base_url"]).rstrip("/")
+        where = v.item(setting, self.name)
+        values: dict[str, Any] = {}
+        for key, value in overrides.items():
+            reader = FIELD_READERS.get(key)
+            if reader is None:
+                raise invalid(
+                    v.item(where, key), value, f"unknown field; known: {sorted(FIELD_READERS)}"
+                )
+            values[key] = reader(v.item(where, key), value)
         if "cache_ttl" in values:
             values["cache_ttl"] = {**self.cache_ttl, **values["cache_ttl"]}
+        _check_window(
+            where, values.get("window_limit", self.window_limit), values.get("window", self.window)
+        )
         return dataclasses.replace(self, **values)
+
+
+def _hosts(where: str, value: Any) -> tuple[str, ...]:
+    return tuple(host.lower() for host in v.text_list(where, value))
+
+
+def _ttls(where: str, value: Any) -> dict[str, float]:
+    seconds = v.number(minimum=0, unit="s")
+    return {
+        str(kind): seconds(v.item(where, kind), ttl)
+        for kind, ttl in v.mapping(where, value).items()
+    }
+
+
+def _check_window(where: str, window_limit: int | None, window: float | None) -> None:
+    if (window_limit is None) != (window is None):
+        raise ConfigError(
+            f"{where}: 'window_limit' and 'window' go together, got "
+            f"window_limit={window_limit!r}, window={window!r}"
+        )
+
+
+#: How each field of ``APIGW_PROVIDERS["<provider>"]`` is read and checked: one reader per
+#: :class:`ProviderConfig` field (``name`` is the key). A new field needs its line here.
+FIELD_READERS: dict[str, v.Reader[Any]] = {
+    "base_url": v.http_url,
+    "token_url": v.optional(v.http_url),
+    "domains": _hosts,
+    "rate": v.number(above=0, unit="req/s"),
+    "burst": v.whole(minimum=1, unit="requests"),
+    "window_limit": v.optional(v.whole(minimum=1, unit="requests")),
+    "window": v.optional(v.number(above=0, unit="s")),
+    "failure_threshold": v.whole(minimum=1),
+    "open_timeout": v.number(minimum=0, unit="s"),
+    "success_threshold": v.whole(minimum=1),
+    "max_retries": v.whole(minimum=0),
+    "backoff_base": v.number(minimum=0, unit="s"),
+    "backoff_cap": v.number(minimum=0, unit="s"),
+    "jitter": v.number(minimum=0, below=1),
+    "retry_statuses": v.statuses,
+    "rate_limit_statuses": v.statuses,
+    "max_retry_after": v.number(above=0, unit="s"),
+    "max_rate_limit_streak": v.whole(minimum=0, unit="answers (0: off)"),
+    "max_rate_limit_wait": v.number(minimum=0, unit="s (0: off)"),
+    "adaptive": v.boolean,
+    "timeout": v.number(above=0, unit="s"),
+    "cache_ttl": _ttls,
+    "not_found_ttl": v.number(minimum=0, unit="s"),
+    "enabled": v.boolean,
+}
 
 
 DEFAULT_PROVIDERS: dict[str, ProviderConfig] = {
@@ -151,8 +205,9 @@ DEFAULT_PROVIDERS: dict[str, ProviderConfig] = {
         failure_threshold=3,
         open_timeout=60,
         success_threshold=2,
-        # MusicBrainz signals "too fast" with 503, not 429 (musicbrainz.org/doc/.../Rate_Limiting).
-        rate_limit_statuses=frozenset({503}),
+        # MusicBrainz signals "too fast" with a 503 whose body says so (musicbrainz.org/doc/...
+        # /Rate_Limiting); its classifier reads that body. Listing 503 here would make every 503
+        # (maintenance, an nginx error page) a rate limit that never opens the breaker.
         cache_ttl={"isrc": 90 * DAY, "search": 30 * DAY, "recording": 90 * DAY},
     ),
     "lastfm": ProviderConfig(
@@ -208,6 +263,7 @@ DEFAULT_PROVIDERS: dict[str, ProviderConfig] = {
 
 def build_registry(
     overrides: Mapping[str, Mapping[str, Any] | None] | None = None,
+    setting: str = "APIGW_PROVIDERS",
 ) -> dict[str, ProviderConfig]:
     """Merge user *overrides* (the ``APIGW_PROVIDERS`` setting) into the defaults.
 
@@ -215,22 +271,29 @@ def build_registry(
     ``None`` removes a provider.
 
     Raises:
-        ConfigError: an override is not a mapping, names an unknown field, or is invalid.
+        ConfigError: *overrides* or one of its values is not a dict (or its JSON), or names an
+            unknown field, or has an invalid value; the message names the setting, the provider,
+            the field and the value.
     """
     registry = dict(DEFAULT_PROVIDERS)
-    for name, values in (overrides or {}).items():
+    for name, values in v.mapping(setting, overrides or {}).items():
+        where = v.item(setting, name)
         if values is None:
             registry.pop(name, None)
             continue
+        if not isinstance(name, str) or not name:
+            raise invalid(where, values, "a provider name must be a non-empty string")
         if not isinstance(values, Mapping):
-            raise ConfigError(f"APIGW_PROVIDERS[{name!r}] must be a dict, got {type(values)}")
+            raise invalid(where, values, "expected a dict of field -> value, or None to remove it")
         if name in registry:
-            registry[name] = registry[name].with_overrides(values)
+            registry[name] = registry[name].with_overrides(values, setting)
         else:
             if "base_url" not in values:
-                raise ConfigError(f"new provider {name!r} needs a base_url")
-            base = ProviderConfig(name=name, base_url=str(values["base_url"]).rstrip("/"))
-            registry[name] = base.with_overrides(values)
+                raise invalid(where, values, "a new provider needs a 'base_url'")
+            base_url = v.http_url(v.item(where, "base_url"), values["base_url"])
+            registry[name] = ProviderConfig(name=name, base_url=base_url).with_overrides(
+                values, setting
+            )
     return registry
 
 

@@ -10,15 +10,19 @@ Calls (paths relative to ``https://api.spotify.com/v1``; the transport adds the 
 - then ``GET /audio-features/{id}`` (data_type ``"audio_features"``), unless Spotify already
   answered 403 to this client: audio features are refused to apps registered after 2024-11-27
   (Spotify blog "Introducing some changes to our Web API", 2024-11-27; spotipy#1173), and that
-  never changes during a crawl.
+  never changes during a crawl. The call carries ``refusal="audio_features"``, so the
+  transport also remembers the 403 for later crawls (``APIGW_REFUSAL_TTL``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
+from scrapy_apigw.batching import BatchRule
 from scrapy_apigw.core.camelot import camelot_from_spotify, key_name
 from scrapy_apigw.core.matching import (
     DEFAULT_THRESHOLD,
@@ -28,9 +32,18 @@ from scrapy_apigw.core.matching import (
     strip_featuring,
 )
 from scrapy_apigw.core.outcome import Outcome, classify_status
-from scrapy_apigw.providers.base import ApiAnswer, ApiCall, Fetch, ProviderResult, TrackContext
+from scrapy_apigw.providers.base import (
+    ApiAnswer,
+    ApiCall,
+    Fetch,
+    ProviderResult,
+    Shape,
+    TrackContext,
+    check_shape,
+    listed,
+)
 
-__all__ = ["MAX_SEARCH_LIMIT", "SpotifyClient", "is_spotify_id"]
+__all__ = ["BATCH_RULES", "MAX_SEARCH_LIMIT", "SHAPES", "SpotifyClient", "is_spotify_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +51,18 @@ logger = logging.getLogger(__name__)
 MAX_SEARCH_LIMIT = 10
 #: Longest title/artist value put in a search query (characters, before escaping).
 MAX_QUERY_VALUE = 200
+
+#: What each call needs from a 2xx body, by data type (the Web API reference's TrackObject,
+#: search ``tracks`` paging object and AudioFeaturesObject); anything less is MALFORMED.
+SHAPES: dict[str, Shape] = {
+    "track": ("id", str),
+    "search": ("tracks.items", list),
+    "audio_features": ("id", str),
+    # The batch endpoints (PROVIDERS.md section 1): ``{"tracks": [TrackObject | null]}`` and
+    # ``{"audio_features": [AudioFeaturesObject | null]}``, in the order of ``ids``.
+    "tracks_batch": ("tracks", list),
+    "audio_features_batch": ("audio_features", list),
+}
 
 _SPOTIFY_ID = re.compile(r"^[0-9A-Za-z]{22}$")
 _FLOAT_FEATURES = (
@@ -64,15 +89,27 @@ def _quote(value: str) -> str:
 
 
 def _number(value: Any) -> float | None:
-    """*value* as a float when it is a JSON number (bools excluded), else None."""
+    """*value* as a finite float when it is a JSON number (bools excluded), else None.
+
+    Python's JSON decoder accepts ``NaN``, ``Infinity`` and ints of any size; none of them is a
+    measurement, and a NaN would make the feed invalid JSON.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _track_artists(item: dict[str, Any]) -> list[str]:
     """Artist names of a TrackObject."""
-    return [a["name"] for a in item.get("artists") or [] if isinstance(a, dict) and a.get("name")]
+    return [
+        a["name"]
+        for a in listed(item.get("artists"))
+        if isinstance(a, dict) and isinstance(a.get("name"), str) and a["name"]
+    ]
 
 
 class SpotifyClient:
@@ -123,6 +160,10 @@ class SpotifyClient:
         ========  ==============
         """
         return classify_status(status)
+
+    def check_shape(self, call: ApiCall, data: Any) -> str | None:
+        """What a 2xx body lacks for *call* (see :data:`SHAPES`), or None."""
+        return check_shape(SHAPES, call, data)
 
     async def enrich(self, track: TrackContext, fetch: Fetch) -> ProviderResult:
         """Find the track (id, then ISRC, then artist + title) and read its audio features."""
@@ -177,7 +218,7 @@ class SpotifyClient:
             return None
         tracks = answer.data.get("tracks")
         raw = tracks.get("items") if isinstance(tracks, dict) else None
-        items = [i for i in raw or [] if isinstance(i, dict) and i.get("id")]
+        items = [i for i in listed(raw) if isinstance(i, dict) and i.get("id")]
         if not items:
             return None
         artists = list(track.artists) or [track.artist]
@@ -218,12 +259,19 @@ class SpotifyClient:
         """Audio-feature fields of one track, or ``{}`` (unavailable, 403, 404, no data)."""
         if not self.audio_features_available:
             return {}
-        answer = await fetch(self._call(f"/audio-features/{spotify_id}", "audio_features", ()))
+        call = ApiCall(
+            provider=self.name,
+            data_type="audio_features",
+            path=f"/audio-features/{spotify_id}",
+            refusal="audio_features",  # a 403 here refuses the app, remembered across crawls
+        )
+        answer = await fetch(call)
         if answer.kind == "forbidden":
             if self.audio_features_available:  # several tracks may be in flight: log once
                 logger.warning(
-                    "spotify: /audio-features answered 403 (not available to apps registered "
-                    "since 2024-11-27); no more audio-feature calls in this crawl"
+                    "spotify: /audio-features %s (not available to apps registered since "
+                    "2024-11-27); no more audio-feature calls in this crawl",
+                    "refused in an earlier crawl" if answer.from_cache else "answered 403",
                 )
             self.audio_features_available = False
             return {}
@@ -252,3 +300,63 @@ def audio_feature_fields(data: dict[str, Any]) -> dict[str, Any]:
     if signature is not None and signature > 0:
         fields["time_signature"] = int(signature)
     return fields
+
+
+# -- batching (scrapy_apigw.batching) -----------------------------------------------------------
+
+#: Most ids of one ``/tracks?ids=`` and one ``/audio-features?ids=`` call (Web API reference;
+#: PROVIDERS.md section 1).
+MAX_TRACK_IDS = 50
+MAX_AUDIO_FEATURE_IDS = 100
+
+
+def _batch_builder(path: str, data_type: str) -> Any:
+    def build(calls: Sequence[ApiCall]) -> ApiCall:
+        ids = list(dict.fromkeys(c.path.rsplit("/", 1)[1] for c in calls))  # each id once
+        first = calls[0]
+        params = (("ids", ",".join(ids)), *first.params)
+        return ApiCall(first.provider, data_type, path, params, first.method, first.headers)
+
+    return build
+
+
+def _batch_splitter(key: str) -> Any:
+    def split(answer: ApiAnswer, calls: Sequence[ApiCall]) -> list[ApiAnswer | None]:
+        """Entries come in the order of ``ids`` (each id once, see the builder); ``null`` means
+        that id is unknown: ``not_found`` for it alone, as the single call's 404."""
+        entries = listed(answer.data.get(key)) if isinstance(answer.data, dict) else []
+        ids = list(dict.fromkeys(c.path.rsplit("/", 1)[1] for c in calls))
+        if len(entries) != len(ids):  # not the documented shape: trust none of it
+            return [None] * len(calls)
+        by_id = dict(zip(ids, entries, strict=True))
+        parts: list[ApiAnswer | None] = []
+        for call in calls:
+            entry = by_id[call.path.rsplit("/", 1)[1]]
+            if entry is None:
+                parts.append(ApiAnswer("not_found", 404, None))
+            elif isinstance(entry, dict) and is_spotify_id(entry.get("id")):
+                parts.append(ApiAnswer("ok", 200, entry))
+            else:  # a malformed entry: the single call checks its own answer
+                parts.append(None)
+        return parts
+
+    return split
+
+
+#: Track lookups by id (``/tracks/{id}``) batched as ``/tracks?ids=`` (50), audio features
+#: (``/audio-features/{id}``) as ``/audio-features?ids=`` (100). Development-mode apps created
+#: since 2026-02-11 get 403 from both: the transport then makes single calls.
+BATCH_RULES: tuple[BatchRule, ...] = (
+    BatchRule(
+        "track",
+        MAX_TRACK_IDS,
+        _batch_builder("/tracks", "tracks_batch"),
+        _batch_splitter("tracks"),
+    ),
+    BatchRule(
+        "audio_features",
+        MAX_AUDIO_FEATURE_IDS,
+        _batch_builder("/audio-features", "audio_features_batch"),
+        _batch_splitter("audio_features"),
+    ),
+)

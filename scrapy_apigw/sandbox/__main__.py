@@ -13,6 +13,8 @@ from typing import Any
 
 from scrapy_apigw.sandbox.catalog import CatalogError
 from scrapy_apigw.sandbox.config import (
+    DEFAULT_DISCOGS_CONSUMER_KEY,
+    DEFAULT_DISCOGS_CONSUMER_SECRET,
     DEFAULT_DISCOGS_TOKEN,
     DEFAULT_LASTFM_API_KEY,
     DEFAULT_SPOTIFY_CLIENT_ID,
@@ -40,11 +42,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--audio-features", choices=("allowed", "forbidden"), default="allowed",
         help="serve Spotify audio features, or answer 403 like a post-2024 app",
     )  # fmt: skip
+    parser.add_argument(
+        "--spotify-batch", choices=("allowed", "forbidden"), default="allowed",
+        help="serve /tracks?ids= and /audio-features?ids=, or 403 like a 2026 dev-mode app",
+    )  # fmt: skip
+    parser.add_argument(
+        "--spotify-rate-limit-body", choices=("rate", "quota"), default="rate",
+        help="Spotify 429 body: 'API rate limit exceeded' or reason QUOTA_EXCEEDED",
+    )  # fmt: skip
+    parser.add_argument(
+        "--musicbrainz-generic-ua", choices=("throttled", "blocked", "allowed"),
+        default="throttled", help="MusicBrainz answer to a generic User-Agent: 503, 403 or none",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lastfm-unknown-track", choices=("stub", "error6"), default="stub",
+        help="Last.fm track.getInfo for an unknown track: HTTP 200 stub track, or error 6",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lastfm-rate-limit-status", type=int, choices=(429, 200), default=429,
+        help="HTTP status of Last.fm's error 29 (rate limit)",
+    )  # fmt: skip
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="Spotify token TTL, s")
     parser.add_argument("--spotify-client-id", default=DEFAULT_SPOTIFY_CLIENT_ID)
     parser.add_argument("--spotify-client-secret", default=DEFAULT_SPOTIFY_CLIENT_SECRET)
     parser.add_argument("--discogs-token", default=DEFAULT_DISCOGS_TOKEN)
+    parser.add_argument("--discogs-consumer-key", default=DEFAULT_DISCOGS_CONSUMER_KEY)
+    parser.add_argument("--discogs-consumer-secret", default=DEFAULT_DISCOGS_CONSUMER_SECRET)
     parser.add_argument("--lastfm-api-key", default=DEFAULT_LASTFM_API_KEY)
+    parser.add_argument(
+        "--provider-ports", action="store_true",
+        help="also serve each provider on its own free port (GET /_sandbox/hosts lists them); "
+        'the fault connection="refused" closes that port',
+    )  # fmt: skip
     return parser
 
 
@@ -57,11 +86,19 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         catalog_path=args.catalog,
         seed=args.seed,
         audio_features=args.audio_features,
+        spotify_batch=args.spotify_batch,
+        spotify_rate_limit_body=args.spotify_rate_limit_body,
+        musicbrainz_generic_ua=args.musicbrainz_generic_ua,
+        lastfm_unknown_track=args.lastfm_unknown_track,
+        lastfm_rate_limit_status=args.lastfm_rate_limit_status,
         token_ttl=args.token_ttl,
         spotify_client_id=args.spotify_client_id,
         spotify_client_secret=args.spotify_client_secret,
         discogs_token=args.discogs_token,
+        discogs_consumer_key=args.discogs_consumer_key,
+        discogs_consumer_secret=args.discogs_consumer_secret,
         lastfm_api_key=args.lastfm_api_key,
+        provider_ports=args.provider_ports,
     )
 
 

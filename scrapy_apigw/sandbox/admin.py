@@ -7,9 +7,13 @@
 - ``GET /_sandbox/faults``: current faults per provider.
 - ``POST /_sandbox/faults`` with JSON ``{"provider": "musicbrainz", "outage": true,
   "error_rate": 0.3, "error_status": 502, "latency": 0.5, "rate_limit_next": 2,
-  "retry_after": "3", "malformed_rate": 0.1}`` merges the given keys into that provider's
-  faults; ``{"provider": ..., "clear": true}`` clears them. Answers the provider's faults;
+  "retry_after": "3", "malformed_rate": 0.1, "malformed_kind": "html",
+  "connection": "reset", "trickle_seconds": 2.0, "expire_after": 3}`` merges the given keys
+  into that provider's faults (see :mod:`scrapy_apigw.sandbox.faults`);
+  ``{"provider": ..., "clear": true}`` clears them. Answers the provider's faults;
   400 ``{"error": ...}`` for an unknown provider or key or a bad value.
+- ``GET /_sandbox/hosts``: ``{provider: "http://127.0.0.1:<port>"}``, each provider's own
+  port (``--provider-ports``; ``{}`` without).
 - ``POST /_sandbox/reset``: clears the log, the faults and every rate-limit state.
 - ``GET /_sandbox/catalog``: ``{"count", "tracklists", "tracks": [...]}`` with every track's
   ids (Spotify id, ISRC, MBID, Discogs release id...), for tests that need expected values.
@@ -63,6 +67,8 @@ class Admin:
             except ValueError:
                 return json_reply(400, {"error": "since must be a number of seconds"})
             return json_reply(200, d.log.records(req.arg("provider"), since_value))
+        if route == ("GET", ("hosts",)):
+            return json_reply(200, d.hosts)
         if route == ("GET", ("faults",)):
             return json_reply(200, d.faults.snapshot())
         if route == ("POST", ("faults",)):

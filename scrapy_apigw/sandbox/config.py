@@ -8,16 +8,21 @@ from typing import Literal
 
 __all__ = [
     "BASE_PATHS",
+    "DEFAULT_DISCOGS_CONSUMER_KEY",
+    "DEFAULT_DISCOGS_CONSUMER_SECRET",
     "DEFAULT_DISCOGS_TOKEN",
     "DEFAULT_LASTFM_API_KEY",
     "DEFAULT_SPOTIFY_CLIENT_ID",
     "DEFAULT_SPOTIFY_CLIENT_SECRET",
+    "MODES",
     "SandboxConfig",
 ]
 
 DEFAULT_SPOTIFY_CLIENT_ID = "sandbox-client-id"
 DEFAULT_SPOTIFY_CLIENT_SECRET = "sandbox-client-secret"
 DEFAULT_DISCOGS_TOKEN = "sandbox-discogs-token"
+DEFAULT_DISCOGS_CONSUMER_KEY = "sandbox-discogs-key"
+DEFAULT_DISCOGS_CONSUMER_SECRET = "sandbox-discogs-secret"
 DEFAULT_LASTFM_API_KEY = "sandbox-lastfm-key"
 
 #: Where each imitated provider lives under the sandbox's base URL (the client's sandbox
@@ -30,6 +35,16 @@ BASE_PATHS = {
     "lastfm": "/lastfm/2.0",
     "acousticbrainz": "/acousticbrainz/api/v1",
     "site": "/site/",
+}
+
+
+#: The choices of each mode field of :class:`SandboxConfig` (the first is the default).
+MODES: dict[str, tuple[object, ...]] = {
+    "spotify_batch": ("allowed", "forbidden"),
+    "spotify_rate_limit_body": ("rate", "quota"),
+    "musicbrainz_generic_ua": ("throttled", "blocked", "allowed"),
+    "lastfm_unknown_track": ("stub", "error6"),
+    "lastfm_rate_limit_status": (429, 200),
 }
 
 
@@ -51,7 +66,26 @@ class SandboxConfig:
         token_ttl: Spotify token lifetime reported in ``expires_in``, seconds (before scaling).
         spotify_client_id, spotify_client_secret: accepted client-credentials pair.
         discogs_token: accepted personal access token.
+        discogs_consumer_key, discogs_consumer_secret: accepted consumer key and secret.
         lastfm_api_key: accepted API key.
+        spotify_batch: ``"allowed"`` serves ``/v1/tracks?ids=`` and ``/v1/audio-features?ids=``;
+            ``"forbidden"`` answers them 403 ``{"error":{"status":403,"message":"Forbidden"}}``
+            like a development-mode app created after 2026-02-11 (single lookups still work).
+        spotify_rate_limit_body: what Spotify's 429s say: ``"rate"`` ``{"error":{"status":429,
+            "message":"API rate limit exceeded"}}`` or ``"quota"``, the July 2026 dev-mode quota
+            body ``{"error":{"status":429,"message":"Too many requests","reason":
+            "QUOTA_EXCEEDED"}}``.
+        musicbrainz_generic_ua: what MusicBrainz does with a generic User-Agent (a library's
+            default such as ``python-requests/2.32``, Scrapy's, or one without contact):
+            ``"throttled"`` (503 for every request: the shared anonymous pool is exhausted),
+            ``"blocked"`` (403) or ``"allowed"``. A missing User-Agent is always 403.
+        lastfm_unknown_track: Last.fm's answer to an unknown artist/track on ``track.getInfo``:
+            ``"stub"`` (HTTP 200 with a stub track, today's behaviour) or ``"error6"`` (the
+            older ``{"error":6,"message":"Track not found"}``).
+        lastfm_rate_limit_status: HTTP status of Last.fm's error 29 (rate limit), 429 or 200.
+        provider_ports: also serve every provider on a free port of its own, as if it were its
+            own host (``Sandbox.hosts``, ``GET /_sandbox/hosts``); the ``connection: "refused"``
+            fault closes that port. Off by default.
     """
 
     host: str = "127.0.0.1"
@@ -64,7 +98,15 @@ class SandboxConfig:
     spotify_client_id: str = DEFAULT_SPOTIFY_CLIENT_ID
     spotify_client_secret: str = DEFAULT_SPOTIFY_CLIENT_SECRET
     discogs_token: str = DEFAULT_DISCOGS_TOKEN
+    discogs_consumer_key: str = DEFAULT_DISCOGS_CONSUMER_KEY
+    discogs_consumer_secret: str = DEFAULT_DISCOGS_CONSUMER_SECRET
     lastfm_api_key: str = DEFAULT_LASTFM_API_KEY
+    spotify_batch: Literal["allowed", "forbidden"] = "allowed"
+    spotify_rate_limit_body: Literal["rate", "quota"] = "rate"
+    musicbrainz_generic_ua: Literal["throttled", "blocked", "allowed"] = "throttled"
+    lastfm_unknown_track: Literal["stub", "error6"] = "stub"
+    lastfm_rate_limit_status: int = 429
+    provider_ports: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -76,6 +118,11 @@ class SandboxConfig:
             problems.append(
                 f"audio_features must be 'allowed' or 'forbidden', got {self.audio_features!r}"
             )
+        for name, allowed in MODES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                choices = " or ".join(repr(a) for a in allowed)
+                problems.append(f"{name} must be {choices}, got {value!r}")
         if not self.token_ttl > 0:
             problems.append(f"token_ttl must be > 0 seconds, got {self.token_ttl!r}")
         if problems:

@@ -13,9 +13,21 @@ Routes (below ``{url}/discogs``):
   ``{"message": "Release not found."}``. Allowed without authentication.
 - ``GET /masters/{id}``: the master, or 404 ``{"message": "Master Release not found."}``.
 
-Auth: ``Authorization: Discogs token=<t>`` or ``?token=<t>``. A wrong token gets 401
-``{"message": "Invalid consumer token. Please register an app before making requests."}`` on
-every route (wording unverified).
+Tracklists look like real ones (go-discogs ``releases_71989``, joalla ``releases_3329867``):
+besides ``track`` entries, some releases open with a ``heading`` entry (``position`` "",
+titled like the release, which is often the track's own title), some group their later
+versions under an ``index`` entry with ``sub_tracks``, and some credit ``artists`` per track
+(the release's artists on its own tracks, a guest artist on a guest track). Which layout a
+release gets is derived from its id, so it is the same on every run.
+
+Auth: ``Authorization: Discogs token=<t>``, ``?token=<t>``, or the consumer key and secret:
+``Authorization: Discogs key=<k>, secret=<s>`` or ``?key=<k>&secret=<s>``. Wrong credentials
+get 401 ``{"message": "Invalid consumer token. Please register an app before making
+requests."}`` on every route (wording unverified).
+
+User-Agent: mandatory (PROVIDERS.md section 3: without one Discogs "silently blocks" the
+client). A request without one is answered 403 ``{"message": "Forbidden"}`` (the exact answer
+is unverified) before any other check, and not counted by the rate limit.
 
 Rate limit: a moving 60 s window per IP (all clients of the sandbox are one IP), 60 requests
 authenticated, 25 unauthenticated; each request is checked against its own quota. Every
@@ -36,7 +48,7 @@ from scrapy_apigw.sandbox.config import SandboxConfig
 from scrapy_apigw.sandbox.http import Reply, SandboxRequest, json_reply
 from scrapy_apigw.sandbox.limits import Decision, SlidingWindow
 from scrapy_apigw.sandbox.provider import Provider
-from scrapy_apigw.sandbox.records import DiscogsRecord, TrackRecord, discogs_artist_id
+from scrapy_apigw.sandbox.records import Digest, DiscogsRecord, TrackRecord, discogs_artist_id
 from scrapy_apigw.sandbox.text import artist_tokens, fold, tokens
 
 __all__ = ["AUTHENTICATED_LIMIT", "UNAUTHENTICATED_LIMIT", "WINDOW_SECONDS", "Discogs"]
@@ -48,6 +60,8 @@ NEED_AUTH = "You must authenticate to access this resource."
 BAD_TOKEN = "Invalid consumer token. Please register an app before making requests."
 TOO_FAST = "You are making requests too quickly."
 NOT_FOUND = "The requested resource was not found."
+#: Guests credited on a guest track of a release with per-track artists (not catalog artists).
+GUEST_ARTISTS = ("Sandbox Guest", "DJ Reprise", "The Other Side")
 _IMAGE = "https://i.discogs.com/sandbox/rs:fit/g:sm/q:{q}/h:{h}/w:{w}/{name}.jpeg"
 
 
@@ -73,17 +87,26 @@ class Discogs(Provider):
         self.window.reset()
 
     def _auth(self, req: SandboxRequest) -> str:
-        """``"ok"``, ``"none"`` (no credentials) or ``"bad"`` (wrong token)."""
-        token = req.arg("token")
+        """``"ok"``, ``"none"`` (no credentials) or ``"bad"`` (wrong credentials)."""
+        token, key, secret = req.arg("token"), req.arg("key"), req.arg("secret")
         authorization = (req.header("authorization") or "").strip()
-        match = re.match(r"(?i)discogs\s+token=(\S+)", authorization)
-        if match:
-            token = match.group(1)
+        by_token = re.match(r"(?i)discogs\s+token=(\S+)$", authorization)
+        by_key = re.match(r"(?i)discogs\s+key=([^,\s]+)\s*,\s*secret=(\S+)$", authorization)
+        if by_token:
+            token = by_token.group(1)
+        elif by_key:
+            key, secret = by_key.groups()
         elif authorization:
             return "bad"
-        if token is None:
-            return "none"
-        return "ok" if token == self.config.discogs_token else "bad"
+        if token is not None:
+            return "ok" if token == self.config.discogs_token else "bad"
+        if key is not None or secret is not None:
+            pair = (key, secret) == (
+                self.config.discogs_consumer_key,
+                self.config.discogs_consumer_secret,
+            )
+            return "ok" if pair else "bad"
+        return "none"
 
     @staticmethod
     def _limit_headers(decision: Decision) -> tuple[tuple[str, str], ...]:
@@ -111,7 +134,10 @@ class Discogs(Provider):
         return json_reply(status, {"message": messages.get(status, "Service Unavailable")}, headers)
 
     def serve(self, req: SandboxRequest) -> Reply:
-        """Rate limit (per request quota), auth, routing; window headers on every answer."""
+        """User-Agent, rate limit (per request quota), auth, routing; window headers on every
+        answer but the User-Agent block."""
+        if not (req.header("user-agent") or "").strip():
+            return json_reply(403, {"message": "Forbidden"})
         auth = self._auth(req)
         limit = AUTHENTICATED_LIMIT if auth == "ok" else UNAUTHENTICATED_LIMIT
         decision = self.window.acquire(req.now, limit)
@@ -166,7 +192,8 @@ class Discogs(Provider):
                     results.append(self._result(track, track.discogs, "release", req.base_url))
         pages = max(1, math.ceil(len(results) / per_page))
         urls: dict[str, str] = {}
-        params = {k: v[0] for k, v in req.query.items() if k not in ("page", "token")}
+        hidden = ("page", "token", "key", "secret")  # credentials never go into the links
+        params = {k: v[0] for k, v in req.query.items() if k not in hidden}
 
         def link(n: int) -> str:
             return f"{req.base_url}/discogs/database/search?{urlencode({**params, 'page': n})}"
@@ -256,29 +283,58 @@ class Discogs(Provider):
 
     @staticmethod
     def _artists(track: TrackRecord, base: str) -> list[dict[str, Any]]:
-        out = []
         n = len(track.artists)
-        for i, name in enumerate(track.artists):
-            artist_id = discogs_artist_id(name)
-            out.append(
-                {
-                    "name": name,
-                    "anv": "",
-                    "join": "" if i == n - 1 else ("&" if i == n - 2 else ","),
-                    "role": "",
-                    "tracks": "",
-                    "id": artist_id,
-                    "resource_url": f"{base}/discogs/artists/{artist_id}",
-                    "thumbnail_url": _IMAGE.format(q=40, h=196, w=196, name=f"A-{artist_id}"),
-                }
-            )
-        return out
-
-    def _tracklist(self, d: DiscogsRecord) -> list[dict[str, Any]]:
         return [
+            _artist_entry(
+                name,
+                discogs_artist_id(name),
+                "" if i == n - 1 else ("&" if i == n - 2 else ","),
+                base,
+            )
+            for i, name in enumerate(track.artists)
+        ]
+
+    @staticmethod
+    def _tracklist(d: DiscogsRecord, track: TrackRecord, base: str) -> list[dict[str, Any]]:
+        """The release's tracklist in one of the real layouts (see the module docstring)."""
+        layout = Digest(f"discogs-layout/{d.release_id}")
+        entries: list[dict[str, Any]] = [
             {"position": pos, "type_": "track", "title": title, "duration": duration}
             for pos, title, duration in d.tracklist
         ]
+        if layout.per_mille("per-track-artists") < 300:
+            credit = Discogs._artists(track, base)
+            for entry in entries:
+                entry["artists"] = credit
+            if layout.per_mille("guest-track") < 500:
+                guest = GUEST_ARTISTS[layout.between("guest", 0, len(GUEST_ARTISTS) - 1)]
+                guest_id = discogs_artist_id(guest)
+                entries.append(
+                    {
+                        "position": f"{entries[-1]['position'][:1]}{len(entries) + 1}",
+                        "type_": "track",
+                        "artists": [_artist_entry(guest, guest_id, "", base)],
+                        "title": f"{d.title} (Reprise)",
+                        "duration": "",
+                    }
+                )
+        if len(entries) > 1 and layout.per_mille("index") < 200:
+            versions = entries[1:]
+            entries = [
+                entries[0],
+                {
+                    "position": "",
+                    "type_": "index",
+                    "title": "Versions",
+                    "duration": "",
+                    "sub_tracks": versions,
+                },
+            ]
+        if layout.per_mille("heading") < 300:
+            entries.insert(
+                0, {"position": "", "type_": "heading", "title": d.title, "duration": ""}
+            )
+        return entries
 
     def release_object(self, track: TrackRecord, base: str) -> dict[str, Any]:
         """The ``GET /releases/{id}`` document of *track*'s release."""
@@ -349,7 +405,7 @@ class Discogs(Provider):
                 "videos": [],
                 "genres": list(d.genres),
                 "styles": list(d.styles),
-                "tracklist": self._tracklist(d),
+                "tracklist": self._tracklist(d, track, base),
                 "extraartists": [],
                 "images": [
                     {
@@ -401,12 +457,26 @@ class Discogs(Provider):
             "genres": list(d.genres),
             "styles": list(d.styles),
             "year": d.year,
-            "tracklist": self._tracklist(d),
+            "tracklist": self._tracklist(d, track, base),
             "artists": self._artists(track, base),
             "title": d.title,
             "data_quality": "Correct",
             "videos": [],
         }
+
+
+def _artist_entry(name: str, artist_id: int, join: str, base: str) -> dict[str, Any]:
+    """One ``artists[]`` entry of a release or of a tracklist entry."""
+    return {
+        "name": name,
+        "anv": "",
+        "join": join,
+        "role": "",
+        "tracks": "",
+        "id": artist_id,
+        "resource_url": f"{base}/discogs/artists/{artist_id}",
+        "thumbnail_url": _IMAGE.format(q=40, h=196, w=196, name=f"A-{artist_id}"),
+    }
 
 
 def _artist_matches(value: str, track: TrackRecord) -> bool:

@@ -1,14 +1,15 @@
 """Routing of every sandbox request, fault injection and the request log, free of Twisted.
 
 ``/{provider}/...`` goes to that provider (after faults are applied), ``/_sandbox/...`` to the
-admin endpoints (not logged). The server only translates HTTP in and out.
+admin endpoints (not logged). The server only translates HTTP in and out: it sends the
+:class:`Delivery` the dispatcher decided, connection faults included.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -26,7 +27,27 @@ from scrapy_apigw.sandbox.requestlog import RequestLog, mask_query
 from scrapy_apigw.sandbox.site import Site
 from scrapy_apigw.sandbox.spotify import Spotify
 
-__all__ = ["Dispatcher"]
+__all__ = ["Delivery", "Dispatcher"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How the server must send one answer.
+
+    Attributes:
+        reply: the answer (unused when ``connection`` is ``reset`` or ``hang``).
+        latency: seconds to wait before doing anything (a ``latency`` fault).
+        connection: ``None`` (send normally), ``"reset"``, ``"reset_mid_body"``, ``"hang"``
+            or ``"trickle"`` (see :data:`scrapy_apigw.sandbox.faults.CONNECTION_FAULTS`).
+        trickle_seconds: for ``trickle``, how long the whole body takes, seconds.
+        provider: the provider that answered, ``None`` for admin and unknown paths.
+    """
+
+    reply: Reply
+    latency: float = 0.0
+    connection: str | None = None
+    trickle_seconds: float = 0.0
+    provider: str | None = None
 
 
 class Dispatcher:
@@ -53,7 +74,7 @@ class Dispatcher:
         self.started = clock()
         providers: list[Provider] = [
             Spotify(self.catalog, config),
-            MusicBrainz(self.catalog, config.speed),
+            MusicBrainz(self.catalog, config.speed, config.musicbrainz_generic_ua),
             Discogs(self.catalog, config),
             Lastfm(self.catalog, config),
             AcousticBrainz(),
@@ -65,6 +86,8 @@ class Dispatcher:
         )
         self.log = RequestLog()
         self.admin = Admin(self)
+        #: provider -> ``http://host:port`` of its own port, when the server opened them
+        self.hosts: dict[str, str] = {}
 
     def reset(self) -> None:
         """Clear the log, every fault and every rate-limit state (tokens stay valid)."""
@@ -81,7 +104,8 @@ class Dispatcher:
         headers: Mapping[str, str],
         body: bytes,
         base_url: str,
-    ) -> tuple[Reply, float]:
+        only: str | None = None,
+    ) -> Delivery:
         """Answer one request.
 
         Args:
@@ -91,9 +115,11 @@ class Dispatcher:
             headers: request headers, names lower-cased.
             body: request body.
             base_url: ``http://host:port`` as the client addressed the sandbox.
+            only: the request came in on this provider's own port, which serves nothing else
+                (no admin endpoints either): any other path is a 404.
 
         Returns:
-            The reply and the seconds to wait before sending it (latency faults).
+            What to send, and how (latency and connection faults).
         """
         now = self.clock()
         path = unquote(raw_path, errors="replace") or "/"
@@ -109,34 +135,56 @@ class Dispatcher:
             now=now,
             base_url=base_url,
         )
+        if only is not None and first != only:
+            return Delivery(json_reply(404, {"error": f"this port serves only {only!r}"}))
         if first == "_sandbox" or first == "":
-            return self.admin.handle(req, root=first == ""), 0.0
+            return Delivery(self.admin.handle(req, root=first == ""))
         provider = self.providers.get(first)
         if provider is None:
             reply = json_reply(
                 404, {"error": f"no provider {first!r}", "providers": sorted(self.providers)}
             )
-            return reply, 0.0
-        plan = self.faults.plan(first, outage_only=provider.fault_exempt(req))
+            return Delivery(reply)
+        plan = self.faults.plan(first, outage_only=provider.fault_exempt(req), now=now)
         fault: str | None = plan.kind
+        status: int | None
         if plan.kind in ("outage", "error"):
             reply = provider.error_reply(
                 req, plan.status or provider.default_error_status, plan.kind
             )
         elif plan.kind == "forced_429":  # a fault, not the limiter: rate_limited stays false
             reply = replace(provider.rate_limit_reply(req, plan.retry_after), rate_limited=False)
+        elif plan.kind == "quota":  # a limit the test imposed: a real rejection
+            reply = replace(provider.rate_limit_reply(req, plan.retry_after), rate_limited=True)
+        elif plan.connection in ("reset", "hang"):
+            # No answer at all: the provider never sees the request (its limits stay untouched).
+            reply, fault = json_reply(502, {"error": "no answer"}), plan.connection
         else:
             reply = provider.serve(req)
             if plan.malformed and 200 <= reply.status < 300:
-                reply = replace(reply, body=malform(reply.body))
+                reply = malform(reply, plan.malformed)
                 fault = "malformed"
+            if plan.connection is not None:
+                fault = plan.connection
         if fault is None and plan.latency > 0:
             fault = "latency"
-        self.log.add(self._record(req, first, reply, fault))
-        return reply, plan.latency
+        status = None if fault in ("reset", "hang") else reply.status
+        self.log.add(self._record(req, first, status, reply.rate_limited, fault))
+        return Delivery(
+            reply,
+            latency=plan.latency,
+            connection=plan.connection if plan.kind is None else None,
+            trickle_seconds=plan.trickle_seconds,
+            provider=first,
+        )
 
     def _record(
-        self, req: SandboxRequest, provider: str, reply: Reply, fault: str | None
+        self,
+        req: SandboxRequest,
+        provider: str,
+        status: int | None,
+        rate_limited: bool,
+        fault: str | None,
     ) -> dict[str, Any]:
         return {
             "t": round(req.now, 6),
@@ -145,8 +193,8 @@ class Dispatcher:
             "method": req.method,
             "path": req.full_path,
             "query": mask_query(req.query),
-            "status": reply.status,
-            "rate_limited": reply.rate_limited,
+            "status": status,
+            "rate_limited": rate_limited,
             "fault": fault,
             "user_agent": req.header("user-agent"),
         }

@@ -4,19 +4,26 @@
 answer is XML (``<lfm status="ok">``), as on the real service. Method names are
 case-insensitive.
 
-- ``track.getInfo`` (``artist`` + ``track``, or ``mbid``; ``autocorrect`` accepted, matching is
-  always case-, accent- and punctuation-insensitive): ``{"track":{name, mbid?, url,
+- ``track.getInfo`` (``artist`` + ``track``, or ``mbid``): ``{"track":{name, mbid?, url,
   duration:"<ms>", streamable:{"#text":"0","fulltrack":"0"}, listeners:"<n>", playcount:"<n>",
   artist:{name, mbid?, url}, album?:{artist,title,mbid?,url,image[],@attr?}, toptags:{tag:[{name,
   url}]}, wiki?}}``. **Numbers are strings**; ``mbid``, ``album`` and ``wiki`` are missing for
-  some tracks and ``duration`` is ``"0"`` for some, as on Last.fm. Unknown track: HTTP 200
-  ``{"error":6,"message":"Track not found","links":[]}``.
+  some tracks and ``duration`` is ``"0"`` for some, as on Last.fm. Unknown artist/track pair
+  (``lastfm_unknown_track="stub"``, the default): HTTP 200 with a *stub track*, as Last.fm
+  answers today (PROVIDERS.md section 4): the names as asked, ``duration`` "0", ``listeners``
+  "2", ``playcount`` "2" (unverified), no ``mbid``, no ``album``, no ``wiki``, an empty
+  ``toptags.tag``. ``lastfm_unknown_track="error6"``: the older HTTP 200
+  ``{"error":6,"message":"Track not found","links":[]}``. An unknown ``mbid`` is error 6 in both.
 - ``track.getTopTags``: ``{"toptags":{"tag":[{"count":100,"name","url"}],"@attr":{"artist",
   "track"}}}``, ``count`` an int, the top tag 100; unknown pair: empty ``tag`` list, HTTP 200.
 - Any other method: error 3 "Invalid Method - No method with that name in this package", 400.
 
 The artist may be one of the credited artists or the whole credit ("A & B", "A feat. B",
 "A x B"...). The answer names the main (first) artist, as Last.fm does for features.
+``autocorrect=1`` (both methods) maps near-misses to the canonical names: matching is then
+accent-, punctuation- and join-word-insensitive ("Royksopp", "A and B" for "A & B"), and the
+answer carries Last.fm's spelling, not the one asked. Without it (``autocorrect=0``, Last.fm's
+default) only the exact names match, ignoring case and repeated spaces; a near-miss is unknown.
 
 Auth: a missing or wrong ``api_key`` gets HTTP 403 with error 10 (the status Last.fm uses for
 authentication errors; the community docs call HTTP codes unreliable).
@@ -24,7 +31,9 @@ authentication errors; the community docs call HTTP codes unreliable).
 Rate limit: GCRA at 5 requests/s with a burst tolerance of 25 (an assumption: the old terms
 said "5 requests per second per IP averaged over 5 minutes"), checked before the key as it is
 per IP; over it HTTP 429 ``{"error":29,"message":"Rate Limit Exceeded - Your IP has made too
-many requests in a short period","links":[]}``. No rate-limit headers. Outages answer error 11
+many requests in a short period","links":[]}``, or the same body with HTTP 200 when
+``lastfm_rate_limit_status=200`` (PROVIDERS.md section 0: "error 29 in a JSON body (HTTP 429 or
+200)"); the ``rate_limit_next`` fault sends the same. No rate-limit headers. Outages answer error 11
 (503), random errors error 8 (500) or 16.
 """
 
@@ -43,7 +52,7 @@ from scrapy_apigw.sandbox.records import TrackRecord
 from scrapy_apigw.sandbox.text import artist_tokens, fold, tokens
 from scrapy_apigw.sandbox.xmlbody import ET, from_json, serialize
 
-__all__ = ["BURST", "RATE", "Lastfm"]
+__all__ = ["BURST", "RATE", "Lastfm", "stub_track"]
 
 RATE = 5.0
 BURST = 25
@@ -107,9 +116,10 @@ class Lastfm(Provider):
         return Reply(200, serialize(root), "text/xml; charset=utf-8")
 
     def rate_limit_reply(self, req: SandboxRequest, retry_after: str | None) -> Reply:
-        """HTTP 429 with error 29 (and ``Retry-After`` only when forced with one)."""
+        """Error 29 with HTTP 429 (or 200, see the module docstring); ``Retry-After`` only when
+        forced with one."""
         headers = (("Retry-After", retry_after),) if retry_after is not None else ()
-        return self._error(req, 29, 429, headers=headers)
+        return self._error(req, 29, self.config.lastfm_rate_limit_status, headers=headers)
 
     def error_reply(self, req: SandboxRequest, status: int, fault: str) -> Reply:
         """Error 11 for 503, 8 for 500, 16 otherwise."""
@@ -121,7 +131,8 @@ class Lastfm(Provider):
         if req.segments() != ["2.0"]:
             return text_reply(404, "Not Found")
         if not self.limiter.acquire(req.now).allowed:
-            return self._error(req, 29, 429, rate_limited=True)
+            status = self.config.lastfm_rate_limit_status
+            return self._error(req, 29, status, rate_limited=True)
         key = req.arg("api_key") or ""
         if not secrets.compare_digest(key, self.config.lastfm_api_key):
             return self._error(req, 10, 403)
@@ -134,12 +145,22 @@ class Lastfm(Provider):
 
     # -- lookup -------------------------------------------------------------------------------
 
-    def find(self, artist: str | None, title: str | None, mbid: str | None) -> TrackRecord | None:
-        """The track named by *mbid*, or by *artist* and *title* (see the module docstring)."""
+    def find(
+        self,
+        artist: str | None,
+        title: str | None,
+        mbid: str | None,
+        *,
+        autocorrect: bool = True,
+    ) -> TrackRecord | None:
+        """The track named by *mbid*, or by *artist* and *title* (see the module docstring):
+        near-misses only with *autocorrect*, else the exact names (case-insensitive)."""
         if mbid:
             return self._by_mbid.get(mbid.strip().lower())
         if not artist or not title:
             return None
+        if not autocorrect:
+            return self._find_exact(artist, title)
         title_words = tokens(title) or (fold(title),)
         wanted = artist_tokens(artist)
         for track in self._by_title.get(title_words, []):
@@ -151,23 +172,39 @@ class Lastfm(Provider):
                 return track
         return None
 
+    def _find_exact(self, artist: str, title: str) -> TrackRecord | None:
+        wanted_title, wanted_artist = _exact(title), _exact(artist)
+        for track in self._by_title.get(tokens(title) or (fold(title),), []):
+            if _exact(track.title) == wanted_title and wanted_artist in {
+                _exact(a) for a in (*track.artists, track.credit)
+            }:
+                return track
+        return None
+
     def _params(self, req: SandboxRequest) -> tuple[str | None, str | None, str | None]:
         return req.arg("artist"), req.arg("track"), req.arg("mbid")
+
+    def _lookup(self, req: SandboxRequest) -> TrackRecord | None:
+        artist, title, mbid = self._params(req)
+        autocorrect = (req.arg("autocorrect") or "0").strip() == "1"
+        return self.find(artist, title, mbid, autocorrect=autocorrect)
 
     def _get_info(self, req: SandboxRequest) -> Reply:
         artist, title, mbid = self._params(req)
         if not mbid and not (artist and title):
             return self._error(req, 6, 200, MISSING_PARAMS)
-        track = self.find(artist, title, mbid)
+        track = self._lookup(req)
         if track is None:
-            return self._error(req, 6, 200)
+            if mbid or self.config.lastfm_unknown_track == "error6":
+                return self._error(req, 6, 200)
+            return self._ok(req, {"track": stub_track(artist or "", title or "")})
         return self._ok(req, {"track": self.track_object(track)})
 
     def _top_tags(self, req: SandboxRequest) -> Reply:
         artist, title, mbid = self._params(req)
         if not mbid and not (artist and title):
             return self._error(req, 6, 400, MISSING_PARAMS)
-        track = self.find(artist, title, mbid)
+        track = self._lookup(req)
         if track is None:
             attr = {"artist": artist or "", "track": title or ""}
             return self._ok(req, {"toptags": {"tag": [], "@attr": attr}})
@@ -222,6 +259,30 @@ class Lastfm(Provider):
                 f"released in {track.year}.",
             }
         return obj
+
+
+def stub_track(artist: str, title: str) -> dict[str, Any]:
+    """The ``track`` Last.fm answers for an unknown artist/track pair (PROVIDERS.md section 4).
+
+    The names as asked, ``duration`` "0", ``listeners`` "2" (observed), ``playcount`` "2"
+    (unverified), an empty tag list, and no ``mbid``, ``album`` or ``wiki``.
+    """
+    artist_url = f"https://www.last.fm/music/{quote_plus(artist)}"
+    return {
+        "name": title,
+        "url": f"{artist_url}/_/{quote_plus(title)}",
+        "duration": "0",
+        "streamable": {"#text": "0", "fulltrack": "0"},
+        "listeners": "2",
+        "playcount": "2",
+        "artist": {"name": artist, "url": artist_url},
+        "toptags": {"tag": []},
+    }
+
+
+def _exact(name: str) -> str:
+    """*name* as Last.fm compares it without autocorrect: case-folded, spaces collapsed."""
+    return " ".join(name.casefold().split())
 
 
 def _tag_url(name: str) -> str:

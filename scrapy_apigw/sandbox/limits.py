@@ -12,8 +12,10 @@ sandbox's ``speed``.
   MusicBrainz's "1 request/s on average per IP" and Last.fm's "5 requests per second averaged
   over 5 minutes" (sections 2 and 4).
 
-Rejected requests are not counted: a client that backs off recovers as soon as the window or
-the bucket allows it.
+Rejected requests are not counted (a client that backs off recovers as soon as the window or
+the bucket allows it), except by a :class:`Gcra` built with ``count_refused=True``: MusicBrainz
+counts every request, so a client that keeps sending too fast is refused everything until its
+rate falls (section 2: "all requests from the IP get 503 until the rate drops back").
 """
 
 from __future__ import annotations
@@ -104,16 +106,27 @@ class Gcra:
     The state is one number, the theoretical arrival time (TAT) of the next request. A request
     at ``now`` is allowed when ``max(TAT, now) + 1/rate - now <= burst/rate``.
 
+    With ``count_refused``, a refused request advances the TAT too, as an admitted one does,
+    up to ``max_backlog`` intervals beyond the burst: a client sending faster than ``rate`` is
+    refused every request, and once it stops it waits at most ``max_backlog / rate`` seconds
+    (plus its own excess over the burst) before the next one passes.
+
     Args:
         rate: sustained requests per second (> 0).
         burst: requests that may arrive at once after a quiet period (>= 1).
+        count_refused: refused requests count against the rate.
+        max_backlog: most refused requests remembered, in intervals (>= 0).
     """
 
-    def __init__(self, rate: float, burst: int) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
+    def __init__(
+        self, rate: float, burst: int, *, count_refused: bool = False, max_backlog: int = 10
+    ) -> None:
+        if rate <= 0 or burst < 1 or max_backlog < 0:
+            raise ValueError("rate must be > 0, burst >= 1 and max_backlog >= 0")
         self.rate = rate
         self.burst = burst
+        self.count_refused = count_refused
+        self.max_backlog = max_backlog
         self._interval = 1.0 / rate
         self._tat: float | None = None
 
@@ -123,6 +136,9 @@ class Gcra:
         new_tat = tat + self._interval
         excess = new_tat - now - self.burst * self._interval
         if excess > 1e-9:
+            if self.count_refused:
+                ceiling = now + (self.burst + self.max_backlog) * self._interval
+                self._tat = min(new_tat, ceiling)
             return Decision(allowed=False, retry_after=excess, limit=self.burst)
         self._tat = new_tat
         return Decision(allowed=True, limit=self.burst)

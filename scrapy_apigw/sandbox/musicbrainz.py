@@ -18,10 +18,18 @@ Routes (below ``{url}/musicbrainz``):
   the keys of Picard's ``recording.json``; bad MBID 400 ``"Invalid mbid."``; an unknown inc 400
   ``"<inc> is not a valid inc parameter for the recording resource."``.
 
-Checks, in the real order: a missing ``User-Agent`` gets 403 (the 2011 rule still enforced
-by the sandbox); then the per-IP rate (GCRA, 1 request/s with a burst tolerance of 3, an
-assumption: MusicBrainz publishes only "1 request/s on average"), over which the answer is 503
-``Service Temporarily Unavailable`` with the real body; then content negotiation: JSON for
+Checks, in the real order (PROVIDERS.md section 2): the User-Agent first. A missing one gets
+403 (the 2011 rule); a generic one (:func:`scrapy_apigw.core.useragent.user_agent_problem`: a
+library's default such as ``python-requests/2.32``, Scrapy's, or one without an e-mail or URL to
+contact, such as ``scrapy-apigw/0.2.0``) is "anonymous": with ``musicbrainz_generic_ua=
+"throttled"`` (default) every such request gets the rate-limit 503, as the anonymous pool of
+about 50 req/s shared by the world's generic clients is used up; ``"blocked"`` answers 403,
+``"allowed"`` lets it through. Then the per-IP rate: GCRA at 1 request/s with a burst tolerance
+of 3 (an assumption: MusicBrainz publishes only "1 request/s on average"). Refused requests are
+counted like served ones (up to 10 s of backlog), so a client that keeps sending too fast gets
+503 ``Service Temporarily Unavailable`` with the real body for everything until its rate falls
+below 1/s. A request the User-Agent check refused never reaches the rate check (the
+documented order), so it is not counted. Then content negotiation: JSON for
 ``fmt=json`` or an ``Accept`` naming ``application/json``, XML otherwise, 406 for an ``Accept``
 allowing neither. Errors use ``{"error": ..., "help": "For usage, please see: ..."}`` (or
 ``<error><text>`` in XML). Outages default to 502 (503 is the rate-limit signal), with the HTML
@@ -34,6 +42,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from scrapy_apigw.core.useragent import user_agent_problem
 from scrapy_apigw.sandbox.catalog import Catalog
 from scrapy_apigw.sandbox.http import Reply, SandboxRequest, json_reply, text_reply
 from scrapy_apigw.sandbox.limits import Gcra
@@ -43,10 +52,12 @@ from scrapy_apigw.sandbox.records import Digest, TrackRecord
 from scrapy_apigw.sandbox.text import fold, tokens
 from scrapy_apigw.sandbox.xmlbody import ET, serialize
 
-__all__ = ["BURST", "RATE", "RATE_LIMIT_MESSAGE", "MusicBrainz"]
+__all__ = ["BACKLOG", "BURST", "RATE", "RATE_LIMIT_MESSAGE", "MusicBrainz"]
 
 RATE = 1.0
 BURST = 3
+#: Refused requests remembered by the rate limit, in seconds of 1 req/s (an assumption).
+BACKLOG = 10
 HELP = "For usage, please see: https://musicbrainz.org/development/mmd"
 RATE_LIMIT_MESSAGE = (
     "Your requests are exceeding the allowable rate limit. "
@@ -95,9 +106,10 @@ class MusicBrainz(Provider):
     name = "musicbrainz"
     default_error_status = 502
 
-    def __init__(self, catalog: Catalog, speed: float = 1.0) -> None:
+    def __init__(self, catalog: Catalog, speed: float = 1.0, generic_ua: str = "throttled") -> None:
         self.catalog = catalog
-        self.limiter = Gcra(RATE * speed, BURST)
+        self.generic_ua = generic_ua
+        self.limiter = Gcra(RATE * speed, BURST, count_refused=True, max_backlog=BACKLOG)
         self._docs = [
             (track, atmos, self._doc(track))
             for track in catalog.tracks
@@ -188,10 +200,15 @@ class MusicBrainz(Provider):
 
     def serve(self, req: SandboxRequest) -> Reply:
         """User-Agent check, rate limit, content negotiation, routing."""
-        if not (req.header("user-agent") or "").strip():
+        problem = user_agent_problem(req.header("user-agent"))
+        if problem == "missing":
             return self._error(req, 403, "Forbidden: a User-Agent header is required", "json")
-        decision = self.limiter.acquire(req.now)
-        if not decision.allowed:
+        if problem is not None and self.generic_ua == "blocked":
+            return self._error(req, 403, f"Forbidden: {problem} User-Agent", "json")
+        if problem is not None and self.generic_ua == "throttled":
+            return self._rate_limited(req, ())
+        # Past the User-Agent check every request counts, even one the rate refuses.
+        if not self.limiter.acquire(req.now).allowed:
             return self._rate_limited(req, ())
         fmt = self._format(req)
         if fmt is None:

@@ -223,6 +223,11 @@ class SandboxProcess:
         """``GET /_sandbox/health``."""
         return dict(self.admin("GET", "health"))
 
+    def hosts(self) -> dict[str, str]:
+        """``GET /_sandbox/hosts``: provider -> ``http://127.0.0.1:<port>`` of its own port
+        (started with ``--provider-ports``; empty otherwise)."""
+        return dict(self.admin("GET", "hosts"))
+
     def catalog(self) -> dict[str, Any]:
         """``GET /_sandbox/catalog``: every track with its provider ids."""
         return dict(self.admin("GET", "catalog"))
@@ -258,7 +263,13 @@ class SandboxProcess:
         self._stderr.close()
 
 
-def start_sandbox_process(speed: float = 1.0, *args: str, timeout: float = 20.0) -> SandboxProcess:
+def start_sandbox_process(
+    speed: float = 1.0,
+    *args: str,
+    timeout: float = 20.0,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SandboxProcess:
     """Start ``python -m scrapy_apigw.sandbox --port 0 --speed <speed> *args``.
 
     Uses the running interpreter (``sys.executable``) and waits until the sandbox listens.
@@ -268,6 +279,8 @@ def start_sandbox_process(speed: float = 1.0, *args: str, timeout: float = 20.0)
             faster).
         args: further command-line options, e.g. ``"--token-ttl", "20"``.
         timeout: how long to wait for the ``SANDBOX_URL=`` line, seconds.
+        cwd, env: working directory and environment of the process (default: this process's),
+            e.g. another checkout's sandbox: ``cwd=checkout, env={..., "PYTHONPATH": checkout}``.
 
     Returns:
         The running sandbox; the caller stops it (:meth:`SandboxProcess.stop` or ``with``).
@@ -279,7 +292,12 @@ def start_sandbox_process(speed: float = 1.0, *args: str, timeout: float = 20.0)
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by SandboxProcess.stop)
     command = [sys.executable, "-m", "scrapy_apigw.sandbox", "--port", "0", "--speed", str(speed)]
     process = subprocess.Popen(
-        [*command, *args], stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL
+        [*command, *args],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        env=None if env is None else dict(env),
     )
     assert process.stdout is not None
     stdout = process.stdout

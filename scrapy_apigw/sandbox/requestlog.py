@@ -6,7 +6,10 @@ One record per request (admin requests excluded)::
      "path": "/spotify/v1/search", "query": {"q": "...", "type": "track"},
      "status": 200, "rate_limited": false, "fault": null, "user_agent": "..."}
 
-``t`` is the sandbox's monotonic clock (seconds), ``wall`` the epoch time. Query parameters
+``t`` is the sandbox's monotonic clock (seconds), ``wall`` the epoch time. ``status`` is
+``null`` when no answer was sent (``fault`` ``"reset"`` or ``"hang"``); ``fault`` names the
+fault applied (``outage``, ``forced_429``, ``quota``, ``error``, ``malformed``, ``latency``, or a
+connection fault: ``reset``, ``reset_mid_body``, ``hang``, ``trickle``). Query parameters
 that carry credentials (:data:`CREDENTIAL_PARAMS`) are recorded as ``"***"``; headers and
 bodies are never recorded.
 """

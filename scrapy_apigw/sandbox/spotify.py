@@ -16,13 +16,24 @@ Routes (below ``{url}/spotify``):
 - ``GET /v1/tracks/{id}``, ``GET /v1/tracks?ids=`` (max 50; unknown ids give ``null``).
 - ``GET /v1/audio-features/{id}``, ``GET /v1/audio-features?ids=`` (max 100), or 403
   ``{"error":{"status":403}}`` for every call in ``audio_features="forbidden"`` mode.
+- ``spotify_batch="forbidden"``: both batch endpoints (``/v1/tracks?ids=``,
+  ``/v1/audio-features?ids=``) answer 403 ``{"error":{"status":403,"message":"Forbidden"}}``,
+  as for development-mode apps created after 2026-02-11 (rspotify#550, bjarneo/cliamp#54);
+  single lookups keep working.
+
+``preview_url`` (deprecated, usually ``null``) is a ``https://p.scdn.co/mp3-preview/...`` string
+for about a fifth of the tracks in search results and single lookups; multi-get answers
+(``/v1/tracks?ids=``) always carry ``null`` (no 30 s previews in multi-get responses since
+2024-11-27).
 
 API calls need ``Authorization: Bearer <token>``: missing 401 "No token provided", unknown 401
 "Invalid access token" (wording unverified), expired 401 "The access token expired".
 
 Rate limit (an assumption: the real number is unpublished): 450 requests per rolling 30 s
 window, both scaled by ``speed``; over it 429 ``{"error":{"status":429,"message":"API rate
-limit exceeded"}}`` with ``Retry-After`` = seconds until the window frees a slot (rounded up).
+limit exceeded"}}`` with ``Retry-After`` = seconds until the window frees a slot (rounded up);
+with ``spotify_rate_limit_body="quota"`` the body is the July 2026 dev-mode quota one,
+``{"error":{"status":429,"message":"Too many requests","reason":"QUOTA_EXCEEDED"}}``.
 Errors use the ``{"error":{"status","message"}}`` envelope of the OpenAPI ``ErrorObject``.
 """
 
@@ -40,7 +51,7 @@ from scrapy_apigw.sandbox.config import SandboxConfig
 from scrapy_apigw.sandbox.http import Reply, SandboxRequest, json_reply
 from scrapy_apigw.sandbox.limits import SlidingWindow, retry_after_header
 from scrapy_apigw.sandbox.provider import Provider
-from scrapy_apigw.sandbox.records import TrackRecord
+from scrapy_apigw.sandbox.records import Digest, TrackRecord
 from scrapy_apigw.sandbox.text import artist_tokens, fold, tokens
 
 __all__ = ["RATE_LIMIT", "WINDOW_SECONDS", "Spotify"]
@@ -125,7 +136,14 @@ class Spotify(Provider):
     def rate_limit_reply(self, req: SandboxRequest, retry_after: str | None) -> Reply:
         """429 with ``Retry-After`` (the forced value, or ``1``)."""
         header = retry_after if retry_after is not None else "1"
-        return _error(429, "API rate limit exceeded", (("Retry-After", header),))
+        return self._too_many(("Retry-After", header))
+
+    def _too_many(self, *headers: tuple[str, str], rate_limited: bool = False) -> Reply:
+        """A 429 with the body of :attr:`SandboxConfig.spotify_rate_limit_body`."""
+        body: dict[str, Any] = {"status": 429, "message": "API rate limit exceeded"}
+        if self.config.spotify_rate_limit_body == "quota":
+            body = {"status": 429, "message": "Too many requests", "reason": "QUOTA_EXCEEDED"}
+        return json_reply(429, {"error": body}, headers, rate_limited=rate_limited)
 
     def error_reply(self, req: SandboxRequest, status: int, fault: str) -> Reply:
         """A 5xx in the Web API envelope."""
@@ -144,17 +162,16 @@ class Spotify(Provider):
             return refused
         decision = self.window.acquire(req.now, RATE_LIMIT)
         if not decision.allowed:
-            return Reply(
-                429,
-                _error(429, "API rate limit exceeded").body,
-                headers=(("Retry-After", retry_after_header(decision.retry_after)),),
-                rate_limited=True,
-            )
+            wait = retry_after_header(decision.retry_after)
+            return self._too_many(("Retry-After", wait), rate_limited=True)
         if req.method not in ("GET", "HEAD"):
             return _error(405, "Method not allowed")
         route = segs[1:]
         if route == ["search"]:
             return self._search(req)
+        batch = route in (["tracks"], ["audio-features"])
+        if batch and self.config.spotify_batch == "forbidden":
+            return _error(403, "Forbidden")
         if route == ["tracks"]:
             return self._batch(req, "tracks", 50, self._track_or_none)
         if len(route) == 2 and route[0] == "tracks":
@@ -433,7 +450,7 @@ class Spotify(Provider):
             "is_local": False,
             "name": track.title,
             "popularity": s.popularity,
-            "preview_url": None,
+            "preview_url": self._preview_url(track, req),
             "track_number": s.track_number,
             "type": "track",
             "uri": f"spotify:track:{s.id}",
@@ -445,6 +462,14 @@ class Spotify(Provider):
             album["available_markets"] = list(_MARKETS)
             obj["available_markets"] = list(_MARKETS)
         return obj
+
+    def _preview_url(self, track: TrackRecord, req: SandboxRequest) -> str | None:
+        """A 30 s preview for about a fifth of the tracks, never in a multi-get answer."""
+        digest = Digest(f"spotify-preview/{track.spotify.id}")
+        if req.arg("ids") is not None or digest.per_mille("has-preview") >= 200:
+            return None
+        cid = self.config.spotify_client_id
+        return f"https://p.scdn.co/mp3-preview/{digest.hex('preview', 40)}?cid={quote(cid)}"
 
     def audio_features_object(self, track: TrackRecord, req: SandboxRequest) -> dict[str, Any]:
         """The audio-features object of *track*."""

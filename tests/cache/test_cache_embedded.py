@@ -84,7 +84,8 @@ async def test_expiry_by_wall_clock(tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite3"
     clock = WallClock()
     backend = EmbeddedCacheBackend(path, clock=clock)
-    cache = ResponseCache(backend)
+    # stale_ttl=0: the row lives for its TTL exactly (no stale-if-error margin).
+    cache = ResponseCache(backend, stale_ttl=0, wall_clock=clock)
     await task(cache.open())
     try:
         await task(cache.put(TRACK, OK, 10.0))
@@ -192,6 +193,62 @@ def test_default_path_outside_a_project(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)
     assert default_embedded_path() == str(Path(".scrapy", "apigw", "cache.sqlite3"))
     assert (tmp_path / ".scrapy" / "apigw").is_dir()
+
+
+@pytest.fixture
+def scrapyd_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The situation of a Scrapyd job: ``SCRAPY_SETTINGS_MODULE`` names an importable module
+    (the deployed egg's), ``SCRAPY_PROJECT`` is set, the working directory has no scrapy.cfg."""
+    (tmp_path / "eggs" / "jobproject").mkdir(parents=True)
+    (tmp_path / "eggs" / "jobproject" / "__init__.py").write_text("")
+    (tmp_path / "eggs" / "jobproject" / "settings.py").write_text("BOT_NAME = 'jobproject'\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "eggs"))
+    monkeypatch.setenv("SCRAPY_SETTINGS_MODULE", "jobproject.settings")
+    monkeypatch.setenv("SCRAPY_PROJECT", "tracklists")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    (tmp_path / "scrapyd").mkdir()
+    monkeypatch.chdir(tmp_path / "scrapyd")
+    return tmp_path
+
+
+def test_default_path_in_a_scrapyd_job_is_the_projects_user_cache_file(
+    scrapyd_job: Path,
+) -> None:
+    # Scrapy's data_path() raises NotConfigured here ("Unable to find scrapy.cfg").
+    assert default_embedded_path() == str(
+        scrapyd_job / "xdg-cache" / "scrapy-apigw" / "tracklists" / "cache.sqlite3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "home/.cache/scrapy-apigw/default/cache.sqlite3"),
+        ({"XDG_CACHE_HOME": "relative/dir"}, "home/.cache/scrapy-apigw/default/cache.sqlite3"),
+        ({"SCRAPY_PROJECT": "../../etc x"}, "home/.cache/scrapy-apigw/_.._etc_x/cache.sqlite3"),
+        ({"SCRAPY_PROJECT": ".."}, "home/.cache/scrapy-apigw/default/cache.sqlite3"),
+    ],
+)
+def test_default_path_outside_scrapys_data_dir_falls_back_to_home_cache(
+    scrapyd_job: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], expected: str
+) -> None:
+    monkeypatch.setenv("HOME", str(scrapyd_job / "home"))
+    assert default_embedded_path(environ) == str(scrapyd_job / expected)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_default_cache_opens_and_works_in_a_scrapyd_job(scrapyd_job: Path) -> None:
+    events: Counter[str] = Counter()
+    cache = await task(open_cache(on_event=lambda e, p: events.update([e])))
+    try:
+        await task(cache.put(TRACK, OK, 60))
+        assert await task(cache.get(TRACK)) is not None
+    finally:
+        await task(cache.close())
+    path = scrapyd_job / "xdg-cache" / "scrapy-apigw" / "tracklists" / "cache.sqlite3"
+    assert cache.describe() == f"sqlite:{path}"
+    assert events == {"store": 1, "hit": 1}
+    assert len(rows(path)) == 1
 
 
 @pytest_twisted.ensureDeferred

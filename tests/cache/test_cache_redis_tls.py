@@ -107,10 +107,14 @@ async def test_rediss_refuses_an_untrusted_certificate(tls_proxy: Any) -> None:
     port, _ = tls_proxy
     backend = RedisCacheBackend(f"rediss://localhost:{port}/0", timeout=0.5)  # system CAs
     try:
-        with pytest.raises(CacheError):
+        with pytest.raises(CacheError) as info:
             await task(backend.open())
     finally:
         await task(backend.close())
+    assert str(info.value).startswith(
+        f"rediss:// handshake with localhost:{port} failed: the server's certificate is not "
+        "trusted ("
+    )
 
 
 def test_bad_ca_file_is_a_config_error(tmp_path: Path) -> None:

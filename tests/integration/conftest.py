@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -11,9 +12,25 @@ from typing import Any
 
 import pytest
 
-EXAMPLE_PROJECT = Path(__file__).resolve().parents[2] / "example_project"
+WORKTREE = Path(__file__).resolve().parents[2]
+EXAMPLE_PROJECT = WORKTREE / "example_project"
 if str(EXAMPLE_PROJECT) not in sys.path:
     sys.path.insert(0, str(EXAMPLE_PROJECT))
+
+
+def example_crawl_command(*args: str) -> list[str]:
+    """``scrapy crawl tracklists ARGS`` of the example project (run it with
+    ``cwd=EXAMPLE_PROJECT, env=example_crawl_env()``)."""
+    return [sys.executable, "-m", "scrapy", "crawl", "tracklists", *args]
+
+
+def example_crawl_env() -> dict[str, str]:
+    """The environment of an example crawl subprocess: it imports this checkout's package, and
+    no ``APIGW_REDIS_URL`` of the caller's shell (the example's settings.py reads it)."""
+    path = os.pathsep.join(p for p in (str(WORKTREE), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    env.pop("APIGW_REDIS_URL", None)
+    return env
 
 
 @dataclass

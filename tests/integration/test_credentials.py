@@ -82,3 +82,32 @@ async def test_refused_credentials_fail_that_provider_once_and_it_is_not_asked_a
     assert len(lastfm) == 1 and lastfm[0]["query"]["api_key"] == "***"
     errors = [r.getMessage() for r in caplog.records if "skipped for the rest" in r.getMessage()]
     assert len(errors) == 1 and "not-the-key" not in errors[0]
+
+
+@pytest_twisted.ensureDeferred
+async def test_refused_spotify_credentials_cost_one_token_request_for_concurrent_items(
+    sandbox, tmp_path
+):
+    # 12 items reach the pipeline at once (CONCURRENT_ITEMS 100): each needs a Spotify token.
+    titles = [f"Track {n}" for n in range(12)]
+    settings = real_mode_settings(
+        sandbox,
+        tmp_path,
+        SPOTIFY_CLIENT_ID="sandbox-client-id",
+        SPOTIFY_CLIENT_SECRET="not-the-secret",
+        MUSICBRAINZ_USER_AGENT="apigw-tests/1.0 ( test@example.invalid )",
+        WATERFALL=["spotify"],
+    )
+    items = [{"artist": "Daft Punk", "title": t} for t in titles]
+    result = await run_crawl(ItemsSpider, settings, items=items)
+    tokens = [r for r in sandbox.log() if r["path"].endswith("/api/token")]
+    assert [r["status"] for r in tokens] == [400]
+    assert len(result.items) == 12
+    # The ones in flight share the refusal; the later ones meet the remembered refusal.
+    errors = [i["enrichment_errors"]["spotify"] for i in result.items]
+    assert set(errors) <= {
+        "token request refused (HTTP 400, invalid_client)",
+        "credentials refused earlier in this crawl",
+    }
+    assert result.stats["apigw/spotify/auth/refused"] == 1
+    assert "apigw/spotify/auth/tokens" not in result.stats, "no token was obtained"

@@ -105,14 +105,27 @@ async def test_bad_and_odd_input_is_marked_never_lost(sandbox, tmp_path, caplog)
     assert result.stats["apigw/items/skipped"] == 4
 
 
+#: How to read every value of a Redis key, by its TYPE (the cache's strings, the fleet's hashes...).
+READ_BY_TYPE = {
+    "string": ("GET",),
+    "hash": ("HGETALL",),
+    "zset": ("ZRANGE", 0, -1, "WITHSCORES"),
+    "set": ("SMEMBERS",),
+    "list": ("LRANGE", 0, -1),
+}
+
+
 def redis_dump(redis_server) -> str:
-    """Every key and value in the test Redis (through the fixture's raw RESP client)."""
-    keys = redis_server.command("KEYS", "*")
-    values = redis_server.commands(*(("GET", key) for key in keys)) if keys else []
-    return "\n".join(
-        (k + b" " + (v or b"")).decode("utf-8", "replace")
-        for k, v in zip(keys, values, strict=True)
-    )
+    """Every key and value in the test Redis (through the fixture's raw RESP client): the cache
+    entries and the fleet's shared state."""
+    lines = []
+    for key in redis_server.command("KEYS", "*"):
+        kind = redis_server.command("TYPE", key)
+        command, *args = READ_BY_TYPE[kind]
+        value = redis_server.command(command, key, *args)
+        parts = value if isinstance(value, list) else [value or b""]
+        lines.append(b" ".join([key, *parts]).decode("utf-8", "replace"))
+    return "\n".join(lines)
 
 
 @pytest_twisted.ensureDeferred
@@ -134,6 +147,7 @@ async def test_no_secret_reaches_logs_stats_cache_or_feed(
         feed_text = f.read()
     cache = redis_dump(redis_server)
     assert "apigw:" in cache and "spotify" in cache
+    assert ":fleet:{" in cache, "the fleet's shared state is searched too"
     for secret in secrets:
         for where, text in (
             ("logs", logs),

@@ -138,7 +138,11 @@ def test_lastfm_matches_credits_and_accents(sandbox: SandboxProcess, catalog: Ca
         f"{duo.artists[0]} & {duo.artists[1]}",
     ):
         body = lastfm(
-            sandbox, method="track.getInfo", artist=artist, track=duo.title.upper()
+            sandbox,
+            method="track.getInfo",
+            artist=artist,
+            track=duo.title.upper(),
+            autocorrect="1",
         ).json()
         assert body["track"]["name"] == duo.title
     accents = lastfm(
@@ -165,7 +169,7 @@ def test_lastfm_top_tags(sandbox: SandboxProcess, catalog: Catalog) -> None:
 
 
 def test_lastfm_errors(sandbox: SandboxProcess) -> None:
-    missing = lastfm(sandbox, method="track.getInfo", artist="Nobody", track="Nothing")
+    missing = lastfm(sandbox, method="track.getInfo", mbid="not-an-mbid")
     assert missing.status == 200
     assert missing.json() == {"error": 6, "message": "Track not found", "links": []}
     real_key = load_shared_fixture(SHARED, "lastfm/LastFM.swift_errorInvalidAPIKey.json")
@@ -179,6 +183,6 @@ def test_lastfm_errors(sandbox: SandboxProcess) -> None:
     assert bad_method.json() == real_method
     xml = sandbox.get(
         "/lastfm/2.0/",
-        params={"method": "track.getInfo", "api_key": KEY, "artist": "x", "track": "y"},
+        params={"method": "track.getInfo", "api_key": KEY, "mbid": "not-an-mbid"},
     )
     assert xml.text.startswith("<?xml") and '<error code="6">Track not found</error>' in xml.text

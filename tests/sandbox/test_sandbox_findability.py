@@ -20,6 +20,8 @@ from scrapy_apigw.sandbox.site import build_tracklists, display_artist
 from scrapy_apigw.sandbox.spotify import Spotify
 
 CONFIG = SandboxConfig()
+#: A User-Agent that names a contact, as MusicBrainz and Discogs require.
+UA = "findability-tests/1.0 ( tests@example.invalid )"
 
 
 def request(path: str, query: str = "", *, now: float = 0.0, **headers: str) -> SandboxRequest:
@@ -63,7 +65,7 @@ def test_site_rows_are_found_at_every_provider(catalog: Catalog) -> None:
         on_spotify = track in spotify.search(f'track:"{title}" artist:"{shown}"')
         query = f'recording:"{mb_phrase(track.title)}" AND artist:"{mb_phrase(main)}"'
         reply = musicbrainz.serve(
-            request("/ws/2/recording", f"fmt=json&query={_q(query)}", now=n, user_agent="t/1")
+            request("/ws/2/recording", f"fmt=json&query={_q(query)}", now=n, user_agent=UA)
         )
         hits = reply.json()["recordings"]
         on_mb = bool(hits) and hits[0]["title"] == track.title and hits[0]["score"] == 100
@@ -92,6 +94,7 @@ def test_missing_discogs_tracks_give_empty_results(catalog: Catalog) -> None:
                 "/database/search",
                 f"type=release&artist={_q(track.artists[0])}&track={_q(track.title)}"
                 f"&token={CONFIG.discogs_token}",
+                user_agent=UA,
             )
         )
         body = reply.json()

@@ -26,6 +26,10 @@ def _pool() -> HTTPConnectionPool:
     return HTTPConnectionPool(reactor, persistent=False)
 
 
+#: A User-Agent that names a contact, as MusicBrainz and Discogs require.
+UA = {b"User-Agent": [b"sandbox-inprocess-tests/1.0 ( tests@example.invalid )"]}
+
+
 async def fetch(url: str, method: str = "GET", **kwargs: Any) -> tuple[int, bytes]:
     response = await treq.request(method, url, pool=_pool(), **kwargs)
     return response.code, await treq.content(response)
@@ -71,7 +75,7 @@ async def test_two_sandboxes_answer_identically() -> None:
         for path in paths:
             bodies = []
             for url in urls:
-                status, body = await fetch(url + path, headers={b"User-Agent": [b"t/1"]})
+                status, body = await fetch(url + path, headers=UA)
                 assert status in (200, 404)
                 bodies.append(body.replace(url.encode(), b"BASE"))
             assert bodies[0] == bodies[1], path
@@ -123,19 +127,63 @@ async def test_latency_is_served_without_blocking_and_stop_cancels_it() -> None:
     url = await sandbox.start()
     sandbox.set_faults("musicbrainz", latency=0.4)
     slow = defer.ensureDeferred(
-        fetch(
-            url + "/musicbrainz/ws/2/isrc/GBAAA9900303?fmt=json", headers={b"User-Agent": [b"t/1"]}
-        )
+        fetch(url + "/musicbrainz/ws/2/isrc/GBAAA9900303?fmt=json", headers=UA)
     )
     started = reactor.seconds()
     assert (await fetch(url + "/site/"))[0] == 200
     assert reactor.seconds() - started < 0.3  # answered while the slow one waits
     status, _ = await slow
     assert status == 404 and reactor.seconds() - started >= 0.35
-    hanging = defer.ensureDeferred(
-        fetch(url + "/musicbrainz/ws/2/isrc/GBAAA9900303", headers={b"User-Agent": [b"t/1"]})
-    )
+    hanging = defer.ensureDeferred(fetch(url + "/musicbrainz/ws/2/isrc/GBAAA9900303", headers=UA))
     await sleep(0.05)
     await sandbox.stop()  # cancels the delayed answer and drops the connection
     with pytest.raises(Exception):  # noqa: B017 (treq reports the dropped connection variously)
         await hanging
+
+
+@pytest_twisted.ensureDeferred
+async def test_stop_drops_hanging_and_trickling_requests_and_leaves_no_timer() -> None:
+    from twisted.internet import reactor
+
+    sandbox = Sandbox(SandboxConfig(provider_ports=True))
+    await sandbox.start()
+    site = sandbox.hosts["site"]
+    sandbox.set_faults("site", connection="hang")
+    hanging = defer.ensureDeferred(fetch(site + "/site/"))
+    sandbox.set_faults("musicbrainz", connection="trickle", trickle_seconds=30.0)
+    trickling = defer.ensureDeferred(
+        fetch(sandbox.url + "/musicbrainz/ws/2/isrc/GBAAA9900303", headers=UA)
+    )
+    await sleep(0.2)
+    # The two requests race to the sandbox: which arrives first is not the point.
+    assert sorted(r["fault"] for r in sandbox.log) == ["hang", "trickle"]
+
+    def sandbox_timers() -> list[object]:
+        return [
+            c for c in reactor.getDelayedCalls() if getattr(c.func, "__self__", None) is sandbox
+        ]
+
+    assert len(sandbox_timers()) == 50  # the trickle's pieces, all still to come
+    await sandbox.stop()
+    for pending in (hanging, trickling):
+        with pytest.raises(Exception):  # noqa: B017 (treq reports the dropped connection variously)
+            await pending
+    assert sandbox_timers() == []
+    assert not sandbox._held and not sandbox._delayed
+
+
+@pytest_twisted.ensureDeferred
+async def test_refused_in_process_gives_a_connect_error_and_clearing_listens_again() -> None:
+    sandbox = Sandbox(SandboxConfig(provider_ports=True))
+    await sandbox.start()
+    try:
+        discogs = sandbox.hosts["discogs"] + "/discogs/releases/1"
+        sandbox.set_faults("discogs", connection="refused")
+        await sleep(0.05)  # the port closes within the reactor turn
+        with pytest.raises(ConnectError):
+            await fetch(discogs)
+        assert (await fetch(sandbox.hosts["site"] + "/site/"))[0] == 200
+        sandbox.clear_faults("discogs")
+        assert (await fetch(discogs, headers=UA))[0] == 404  # served again, on the same port
+    finally:
+        await sandbox.stop()

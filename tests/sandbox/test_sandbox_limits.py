@@ -62,3 +62,24 @@ def test_invalid_parameters() -> None:
 @pytest.mark.parametrize(("wait", "header"), [(0.0, "1"), (0.2, "1"), (1.0, "1"), (2.01, "3")])
 def test_retry_after_header_rounds_up(wait: float, header: str) -> None:
     assert retry_after_header(wait) == header
+
+
+def test_gcra_counting_refused_requests_refuses_a_client_until_its_rate_falls() -> None:
+    bucket = Gcra(rate=1.0, burst=3, count_refused=True, max_backlog=10)
+    assert [bucket.acquire(0.0).allowed for _ in range(4)] == [True] * 3 + [False]
+    assert not bucket.acquire(1.0).allowed  # the refused one at 0.0 counted
+    assert not bucket.acquire(2.0).allowed  # and so did this one at 1.0
+    assert bucket.acquire(4.0).allowed  # quiet for 2 s: the rate fell below 1/s
+    lenient = Gcra(rate=1.0, burst=3)
+    assert [lenient.acquire(0.0).allowed for _ in range(4)] == [True] * 3 + [False]
+    assert lenient.acquire(1.0).allowed  # without counting, refused requests were free
+
+
+def test_gcra_backlog_of_refused_requests_is_capped() -> None:
+    storm = Gcra(rate=1.0, burst=3, count_refused=True, max_backlog=10)
+    assert sum(storm.acquire(0.0).allowed for _ in range(100)) == 3
+    probe = Gcra(rate=1.0, burst=3, count_refused=True, max_backlog=10)
+    for _ in range(100):
+        probe.acquire(0.0)
+    assert not probe.acquire(10.9).allowed  # 97 refused, but only 10 s of them remembered
+    assert storm.acquire(11.0).allowed

@@ -178,3 +178,29 @@ def test_escaped_specials_match(sandbox: SandboxProcess) -> None:
         reply = mb(sandbox, "/recording", fmt="json", query=query)
         assert reply.status == 200, (query, reply.text)
         assert reply.json()["recordings"][0]["title"] == title, query
+
+
+def test_isrc_or_search_lists_each_isrcs_recordings(
+    sandbox: SandboxProcess, catalog: Catalog
+) -> None:
+    """The batch search the client sends, ``isrc:(A OR B OR C)``: every recording of a listed
+    ISRC, each carrying its ``isrcs``; a recording not listed under its ISRC is not found."""
+    atmos = next(
+        t for t in catalog if t.musicbrainz.atmos_recording_id and t.musicbrainz.isrc_listed
+    )
+    plain = next(
+        t for t in catalog if t.musicbrainz.isrc_listed and not t.musicbrainz.atmos_recording_id
+    )
+    unlisted = next(t for t in catalog if not t.musicbrainz.isrc_listed)
+    query = f"isrc:({atmos.isrc} OR {plain.isrc} OR {unlisted.isrc})"
+    body = mb(sandbox, "/recording", fmt="json", query=query, limit="100").json()
+    found = sorted((r["isrcs"][0], r["id"]) for r in body["recordings"])
+    assert found == sorted(
+        [
+            (atmos.isrc, atmos.musicbrainz.recording_id),
+            (atmos.isrc, atmos.musicbrainz.atmos_recording_id),
+            (plain.isrc, plain.musicbrainz.recording_id),
+        ]
+    )
+    assert body["count"] == 3
+    assert all(r["artist-credit"] for r in body["recordings"])

@@ -15,11 +15,12 @@ Import it as ``from provider_harness import ...``: pytest puts ``tests/unit`` on
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import pytest
+from coroutines import finish
 
 from scrapy_apigw.core.outcome import Outcome
 from scrapy_apigw.exceptions import ProviderUnavailable
@@ -33,15 +34,13 @@ from scrapy_apigw.providers.base import (
     TrackContext,
 )
 
-__all__ = ["FIXTURES", "FakeFetch", "Route", "enrich", "load", "routes", "run"]
+__all__ = ["FIXTURES", "FakeFetch", "Route", "enrich", "load", "routes"]
 
 #: The recorded provider bodies, checked out next to this repository (``../shared/fixtures``).
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 
 #: Maps one call to the ``(HTTP status, decoded JSON body)`` the fake transport answers with.
 Route = Callable[[ApiCall], tuple[int, Any]]
-
-T = TypeVar("T")
 
 
 class Classifier(Protocol):
@@ -59,16 +58,6 @@ def load(name: str) -> Any:
     if not path.exists():
         pytest.skip(f"recorded fixture {name} absent ({FIXTURES} not checked out)")
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Drive *coro* to the end: the fake fetch never suspends, so no event loop is needed."""
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coro.close()
-    raise AssertionError("the coroutine suspended; the fake fetch never does")
 
 
 class FakeFetch(Generic[C]):
@@ -106,4 +95,4 @@ def routes(table: dict[str, tuple[int, Any]]) -> Route:
 
 def enrich(client: ProviderClient, track: TrackContext, fetch: Fetch) -> ProviderResult:
     """Run ``client.enrich(track, fetch)`` to the end (see :func:`run`)."""
-    return run(client.enrich(track, fetch))
+    return finish(client.enrich(track, fetch))  # the fake fetch never suspends

@@ -10,7 +10,7 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import defer
 
 from scrapy_apigw.core.clock import FakeClock
-from scrapy_apigw.exceptions import AuthError
+from scrapy_apigw.exceptions import AuthError, ProviderUnavailable
 from scrapy_apigw.providers.auth import ClientCredentialsAuth, HeaderAuth, QueryKeyAuth
 from scrapy_apigw.secrets import Secret
 
@@ -20,12 +20,24 @@ class Poster:
         self.answers = list(answers)
         self.requests = []
         self.gate = None
+        self.entered = defer.Deferred()  # fires when the first request is being made
 
     async def __call__(self, headers, body):
         self.requests.append((headers, body))
+        if not self.entered.called:
+            self.entered.callback(None)
         if self.gate is not None:
             await maybe_deferred_to_future(self.gate)
         return self.answers.pop(0)
+
+
+async def release_after_the_others_queued(poster):
+    """Open *poster*'s gate once its first request is waiting and the other callers, started
+    in the same loop turn, have queued behind it (one zero-delay turn of the reactor)."""
+    from twisted.internet import reactor, task
+
+    await poster.entered
+    await task.deferLater(reactor, 0, poster.gate.callback, None)
 
 
 def token(n, lifetime=3600):
@@ -71,6 +83,48 @@ async def test_concurrent_callers_share_one_token_request():
 
 
 @pytest_twisted.ensureDeferred
+async def test_one_refusal_fails_every_waiting_caller_and_is_remembered():
+    poster = Poster([(400, {"error": "invalid_client"})])
+    poster.gate = defer.Deferred()
+    auth = ClientCredentialsAuth(Secret("id"), Secret("wrong"), poster, FakeClock())
+    waiting = [bearer(auth) for _ in range(5)]
+    await release_after_the_others_queued(poster)
+    results = await defer.DeferredList(waiting, consumeErrors=True)
+    assert [ok for ok, _ in results] == [False] * 5
+    assert {f.value.reason for _, f in results} == {
+        "token request refused (HTTP 400, invalid_client)"
+    }
+    with pytest.raises(AuthError, match="invalid_client"):
+        await bearer(auth)  # later callers: the remembered refusal, no new request
+    auth.invalidate()
+    with pytest.raises(AuthError):
+        await bearer(auth)
+    assert len(poster.requests) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_token_request_is_shared_by_its_waiters_then_tried_again():
+    class Failing(Poster):
+        async def __call__(self, headers, body):
+            self.requests.append((headers, body))
+            if len(self.requests) == 1:
+                self.entered.callback(None)
+                await maybe_deferred_to_future(self.gate)
+                raise ProviderUnavailable("spotify", "HTTP 503 after 5 retries")
+            return token(2)
+
+    poster = Failing([])
+    poster.gate = defer.Deferred()
+    auth = ClientCredentialsAuth(Secret("id"), Secret("s"), poster, FakeClock())
+    waiting = [bearer(auth) for _ in range(3)]
+    await release_after_the_others_queued(poster)
+    results = await defer.DeferredList(waiting, consumeErrors=True)
+    assert [type(f.value) for _, f in results] == [ProviderUnavailable] * 3
+    assert await bearer(auth) == "Bearer tok2"  # not a refusal: the next caller asks again
+    assert len(poster.requests) == 2
+
+
+@pytest_twisted.ensureDeferred
 async def test_invalidate_forces_one_new_token():
     poster = Poster([token(1), token(2)])
     auth = ClientCredentialsAuth(Secret("id"), Secret("s"), poster, FakeClock())
@@ -104,3 +158,45 @@ async def test_static_credentials_go_in_header_or_query():
     await deferred_from_coro(QueryKeyAuth("api_key", Secret("k3y")).apply(headers, params))
     assert headers == {"Authorization": "Discogs token=t0k"}
     assert params == [("method", "track.getInfo"), ("api_key", "k3y")]
+
+
+def test_thousands_of_callers_woken_at_once_all_get_the_token(monkeypatch):
+    # Under a non-asyncio reactor Scrapy's maybe_deferred_to_future returns the Deferred itself,
+    # so a woken caller runs at once on the waker's stack. Woken one by one from each other's
+    # release (a DeferredLock) they overflowed the stack and the lock stayed held: the crawl
+    # hung. Plain Deferreds, no reactor: everything below runs synchronously.
+    import scrapy_apigw.providers.auth as auth_module
+
+    monkeypatch.setattr(auth_module, "maybe_deferred_to_future", lambda d: d)
+    gate = defer.Deferred()
+    requests = []
+
+    async def post(headers, body):
+        requests.append(body)
+        await gate
+        return token(1)
+
+    auth = ClientCredentialsAuth(Secret("id"), Secret("s"), post, FakeClock())
+
+    async def apply():
+        headers = {}
+        await auth.apply(headers, [])
+        return headers["Authorization"]
+
+    callers = [defer.Deferred.fromCoroutine(apply()) for _ in range(3000)]
+    gate.callback(None)
+    results = [caller.result for caller in callers]  # each fired (a hang would raise here)
+    assert results == ["Bearer tok1"] * 3000
+    assert len(requests) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cancelled_caller_does_not_stop_the_others():
+    poster = Poster([token(1)])
+    poster.gate = defer.Deferred()
+    auth = ClientCredentialsAuth(Secret("id"), Secret("s"), poster, FakeClock())
+    first, cancelled, last = bearer(auth), bearer(auth), bearer(auth)
+    cancelled.cancel()
+    poster.gate.callback(None)
+    assert await defer.gatherResults([first, last]) == ["Bearer tok1"] * 2
+    assert len(poster.requests) == 1

@@ -60,6 +60,18 @@ def test_phrase_truncation_respects_a_custom_max_length_and_strips_the_cut() -> 
     assert phrase("abc def", max_length=4) == '"abc"'
 
 
+def test_a_long_phrase_is_cut_between_words_never_inside_one() -> None:
+    # Found by tests/property/test_lucene_property.py: the 200-character cut fell inside the last
+    # word, and 199 zeros are another word than the title's 200 zeros: the search found nothing.
+    assert phrase("0 " + "0" * 200) == '"0"'
+    title = "Strobe (Radio Edit) " * 11  # 220 characters: the cut at 200 falls inside "Strobe"
+    assert phrase(title) == '"' + "Strobe \\(Radio Edit\\) " * 9 + 'Strobe \\(Radio Edit\\)"'
+    assert phrase("abcdef ghijkl", max_length=9) == '"abcdef"'
+    assert phrase("abcdef ghijkl", max_length=7) == '"abcdef"'  # the cut is on the space
+    # A first word longer than the limit has no word boundary to cut at: it is cut inside.
+    assert phrase("abcdefghij klm", max_length=4) == '"abcd"'
+
+
 def test_build_query_joins_fields_with_upper_case_and() -> None:
     assert build_query([("recording", "Strobe"), ("artist", "deadmau5")]) == (
         'recording:"Strobe" AND artist:"deadmau5"'

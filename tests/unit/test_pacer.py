@@ -77,3 +77,16 @@ def test_a_cancelled_waiter_gives_its_place_and_token_up():
     clock.advance(0.1)
     assert first.called and third.called
     assert round(clock.seconds(), 3) == 0.1
+
+
+def test_waiting_says_whether_a_waiter_is_queued_behind_the_released_ones():
+    clock, _, pacer = make(rate=10, burst=1)
+    first, second = pacer.turn(), pacer.turn()
+    assert first.called and not second.called
+    assert pacer.waiting
+    second.cancel()
+    assert not pacer.waiting  # a cancelled waiter sends nothing
+    third = pacer.turn()
+    assert pacer.waiting
+    run_timers(clock, until=1.0)
+    assert third.called and not pacer.waiting

@@ -7,6 +7,7 @@ transcribed error bodies); the fake fetch decides each answer's kind with the cl
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,14 @@ from provider_harness import FakeFetch, enrich, load
 from scrapy_apigw.core.outcome import Outcome
 from scrapy_apigw.exceptions import ProviderUnavailable
 from scrapy_apigw.providers.base import ApiCall, ProviderResult, TrackContext
-from scrapy_apigw.providers.discogs import DiscogsClient, release_date, release_fields
+from scrapy_apigw.providers.discogs import (
+    DiscogsClient,
+    _lists_track,
+    is_single_of,
+    release_date,
+    release_fields,
+    search_fields,
+)
 
 TRASH80_SEARCH = "discogs/discogs_client_database_search_q-trash80_per_page-50_page-1.json"
 HEALER_SEARCH = "discogs/go-discogs_database_search.json"
@@ -233,3 +241,183 @@ def test_classification_table(status: int, body: str | None, outcome: Outcome) -
     else:
         data = errors()[body] if body else None
     assert DiscogsClient().classify(status, data) is outcome
+
+
+# -- tracklists with headings, index entries, sub-tracks and per-track artists -----------------
+
+GLOBAL_UNDERGROUND = "discogs/go-discogs_releases_71989.json"
+
+
+def test_per_track_artists_of_a_recorded_release_decide_the_track() -> None:
+    release = load(GLOBAL_UNDERGROUND)  # A "The Vibe" by Sotero, B by Layo & Bushwacka!...
+    assert _lists_track(release, "The Vibe", ["Sotero"])
+    assert not _lists_track(release, "The Vibe", ["Layo & Bushwacka!"])
+    assert _lists_track(release, "Let The Good Times Roll", ["Layo & Bushwacka!"])
+    # The item may credit a guest the entry leaves out, or the entry one the item leaves out.
+    assert _lists_track(release, "Hold Back", ["Force Mass Motion"])
+    assert _lists_track(release, "The Vibe", ["Sotero", "Some Guest"])
+
+
+def test_heading_is_not_a_track_but_index_sub_tracks_are() -> None:
+    release = copy.deepcopy(load("discogs/go-discogs_releases_10507194.json"))
+    first, second = release["tracklist"]
+    release["tracklist"] = [
+        {"position": "", "type_": "heading", "title": "Bloom", "duration": ""},
+        first,
+        {"position": "", "type_": "index", "title": "Versions", "duration": "",
+         "sub_tracks": [second]},
+    ]  # fmt: skip
+    assert not _lists_track(release, "Bloom", ["Likemind"])
+    assert _lists_track(release, second["title"], ["Likemind"])
+    release["tracklist"][2]["artists"] = [{"name": "Other Artist (2)", "anv": "", "join": ""}]
+    # A sub-track without its own artists inherits its index entry's.
+    assert not _lists_track(release, second["title"], ["Likemind"])
+    assert _lists_track(release, second["title"], ["Other Artist"])
+
+
+def test_split_release_listing_the_title_only_by_another_artist_is_not_taken() -> None:
+    client = DiscogsClient()
+    split = copy.deepcopy(load(DARWINIA))  # track 1 "Visitors From Dreams" is by Dma-Sc
+    fetch = FakeFetch(
+        client,
+        routes(
+            {
+                "/database/search": (200, load(TRASH80_SEARCH)),
+                "/releases/3329867": (200, split),
+            }
+        ),
+    )
+    result = enrich(client, TrackContext(artist="Trash80", title="Visitors From Dreams"), fetch)
+    assert result == ProviderResult("not_found", reason="track not on the matching releases")
+    assert "/releases/3329867" in [c.path for c in fetch.calls]
+
+
+# -- the search result alone: fields, and when the release is still fetched -------------------
+
+
+def search_result(name: str, release_id: int) -> dict[str, Any]:
+    """The result of *release_id* in the recorded search *name*."""
+    return next(r for r in load(name)["results"] if r["id"] == release_id)  # type: ignore[no-any-return]
+
+
+def test_search_result_fields_of_the_recorded_go_discogs_search() -> None:
+    assert search_fields(search_result(HEALER_SEARCH, 11849140)) == {
+        "discogs_id": 11849140,
+        "label": "All Possible Worlds",  # label[0] of a list
+        "catalog_number": "APW-2",
+        "release_date": "2018",  # the year only: a search result has no "released"
+        "release_country": "Germany",
+    }
+
+
+def test_search_result_fields_of_the_older_format_label_as_a_string() -> None:
+    assert search_fields(search_result(TRASH80_SEARCH, 1743771)) == {
+        "discogs_id": 1743771,
+        "label": "8bitpeoples",
+        "catalog_number": "8BP086",
+        "release_date": "2008",
+        "release_country": "US",
+    }
+    # "Not On Label" and catno "none", as release_fields() reads them on the release.
+    assert search_fields(search_result(TRASH80_SEARCH, 3329867)) == {
+        "discogs_id": 3329867,
+        "release_date": "2005",
+        "release_country": "UK",
+    }
+
+
+def test_search_result_without_year_or_country_sets_neither() -> None:
+    result = {"id": 5, "title": "A - B", "label": [], "catno": "", "year": "", "country": " "}
+    assert search_fields(result) == {"discogs_id": 5}
+
+
+def test_single_named_after_the_track_is_taken_from_the_search_in_one_call() -> None:
+    client = DiscogsClient()
+    fetch = FakeFetch(client, routes({"/database/search": (200, load(HEALER_SEARCH))}))
+    track = TrackContext(artist="DJ Healer", title="Nothing 2 Loose", found={"release_date"})
+    result = enrich(client, track, fetch)
+    assert fetch.paths == ["/database/search"]
+    assert result == ProviderResult(
+        "ok",
+        {
+            "discogs_id": 11849140,  # the 2018 release, before the 2019 repress
+            "label": "All Possible Worlds",
+            "catalog_number": "APW-2",
+            "release_date": "2018",
+            "release_country": "Germany",
+        },
+        calls_saved={"release_from_search": 1},
+    )
+
+
+def test_single_is_fetched_when_no_earlier_provider_found_a_release_date() -> None:
+    client = DiscogsClient()
+    release = copy.deepcopy(load("discogs/go-discogs_releases_10507194.json"))
+    release["id"], release["title"] = 11849140, "Nothing 2 Loose"
+    release["tracklist"][0]["title"] = "Nothing 2 Loose"
+    fetch = FakeFetch(
+        client,
+        routes(
+            {"/database/search": (200, load(HEALER_SEARCH)), "/releases/11849140": (200, release)}
+        ),
+    )
+    result = enrich(client, TrackContext(artist="DJ Healer", title="Nothing 2 Loose"), fetch)
+    assert fetch.paths == ["/database/search", "/releases/11849140"]
+    # The release's fields, its full date among them: "2017-07-00" -> "2017-07".
+    assert result == ProviderResult("ok", release_fields(release))
+    assert result.fields["release_date"] == "2017-07"
+
+
+def test_remix_of_the_single_is_taken_from_the_search_but_the_original_of_a_remix_is_not() -> None:
+    client = DiscogsClient()
+    fetch = FakeFetch(client, routes({"/database/search": (200, load(HEALER_SEARCH))}))
+    remix = TrackContext(
+        artist="DJ Healer", title="Nothing 2 Loose (ARTBAT Remix)", found={"release_date"}
+    )
+    assert enrich(client, remix, fetch).fields["discogs_id"] == 11849140
+    assert fetch.paths == ["/database/search"]
+    remix_release = copy.deepcopy(load(HEALER_SEARCH))
+    for result in remix_release["results"]:
+        result["title"] = "DJ Healer - Nothing 2 Loose (ARTBAT Remix)"
+    fetch = FakeFetch(client, routes({"/database/search": (200, remix_release)}))
+    original = TrackContext(artist="DJ Healer", title="Nothing 2 Loose", found={"release_date"})
+    # A release named after a remix may list only the remix: its tracklist decides (404 here).
+    assert enrich(client, original, fetch).status == "not_found"
+    assert fetch.paths == ["/database/search", "/releases/11849140", "/releases/13416116"]
+
+
+def test_release_not_named_after_the_track_is_still_fetched_and_checked() -> None:
+    client = DiscogsClient()
+    fetch = FakeFetch(
+        client,
+        routes(
+            {
+                "/database/search": (200, load(TRASH80_SEARCH)),
+                "/releases/3329867": (200, load(DARWINIA)),
+            }
+        ),
+    )
+    track = TrackContext(artist="Trash80", title="Visitors From Dreams", found={"release_date"})
+    result = enrich(client, track, fetch)
+    assert result == ProviderResult("not_found", reason="track not on the matching releases")
+    assert fetch.paths == ["/database/search", "/releases/480740", "/releases/3329867"]
+
+
+@pytest.mark.parametrize(
+    ("release_title", "title", "single"),
+    [
+        ("Losing It", "Losing It", True),
+        ("Losing It", "Losing It - Extended Mix", True),
+        ("Losing It", "Losing It (ARTBAT Remix)", True),
+        ("Losing It", "Losing It (feat. Someone)", True),
+        ("Losing It (ARTBAT Remix)", "Losing It (ARTBAT Remix)", True),
+        ("Losing It (ARTBAT Remix)", "Losing It", False),
+        ("Losing It (ARTBAT Remix)", "Losing It (Tale Of Us Remix)", False),
+        ("Losing It (Remixes)", "Losing It", False),
+        ("Losing It EP", "Losing It", False),
+        ("Greatest Hits", "Losing It", False),
+        ("", "Losing It", False),
+    ],
+)
+def test_is_single_of(release_title: str, title: str, single: bool) -> None:
+    assert is_single_of(release_title, title) is single

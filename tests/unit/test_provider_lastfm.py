@@ -16,7 +16,7 @@ from provider_harness import FakeFetch, enrich, load
 from scrapy_apigw.core.outcome import Outcome
 from scrapy_apigw.exceptions import ProviderUnavailable
 from scrapy_apigw.providers.base import ApiCall, ProviderResult, TrackContext
-from scrapy_apigw.providers.lastfm import LastFmClient, count
+from scrapy_apigw.providers.lastfm import LastFmClient, count, is_stub_track
 
 INFO = "lastfm/LastFM.swift_track.getInfo_withTrackArtist_noUsername_noMBID.json"
 INFO_MBID = "lastfm/LastFM.swift_track.getInfo_withMBID_noUsername.json"
@@ -63,23 +63,39 @@ def test_5000_character_values_are_truncated_to_200() -> None:
     assert (params["artist"], params["track"]) == ("A" * 200, "Ü" * 200)
 
 
-def test_known_mbid_is_used_for_both_calls() -> None:
+def test_recorded_getinfo_toptags_are_the_tags_and_no_gettoptags_call_is_made() -> None:
     client = LastFmClient()
-    fetch = FakeFetch(
-        client, by_method(getInfo=(200, load(INFO_MBID)), getTopTags=(200, load(TAGS)))
-    )
+    fetch = FakeFetch(client, by_method(getInfo=(200, load(INFO_MBID))))
     track = TrackContext(artist="Some Artist", title="Some Track", musicbrainz_id="someTrackMBID")
     result = enrich(client, track, fetch)
+    identity = (("artist", "Some Artist"), ("track", "Some Track"), ("autocorrect", "1"))
     assert [c.params for c in fetch.calls] == [
-        (("method", "track.getInfo"), ("mbid", "someTrackMBID"), ("format", "json")),
-        (("method", "track.getTopTags"), ("mbid", "someTrackMBID"), ("format", "json")),
+        (("method", "track.getInfo"), *identity, ("format", "json")),
     ]
-    assert result.fields["lastfm_playcount"] == 136
+    assert result == ProviderResult(
+        "ok",
+        {
+            "lastfm_playcount": 136,
+            "lastfm_listeners": 19,
+            "lastfm_tags": ["tag1", "tag2", "tag3", "tag4"],  # getInfo's order (no counts)
+        },
+        calls_saved={"toptags_from_getinfo": 1},
+    )
 
 
-def test_mbid_unknown_to_lastfm_error_6_in_200_falls_back_to_artist_and_track() -> None:
-    client = LastFmClient(autocorrect=False)
-    info_answers = iter([(200, load(ERROR_6)), (200, load(INFO))])
+def test_getinfo_tags_are_capped_at_max_tags_in_lastfm_order() -> None:
+    client = LastFmClient(max_tags=2)
+    fetch = FakeFetch(client, by_method(getInfo=(200, load(INFO_MBID))))
+    result = enrich(client, TrackContext(artist="Some Artist", title="Some Track"), fetch)
+    assert result.fields["lastfm_tags"] == ["tag1", "tag2"]
+    assert len(fetch.calls) == 1
+
+
+def test_names_unknown_stub_then_the_mbid_and_tags_asked_by_the_mbid() -> None:
+    client = LastFmClient()
+    info = copy.deepcopy(load(INFO_MBID))
+    info["track"]["toptags"]["tag"] = []
+    info_answers = iter([(200, stub_body()), (200, info)])
     fetch = FakeFetch(
         client,
         lambda call: (
@@ -88,11 +104,27 @@ def test_mbid_unknown_to_lastfm_error_6_in_200_falls_back_to_artist_and_track() 
             else (200, load(TAGS))
         ),
     )
-    track = TrackContext(artist="Some Artist", title="Some Track", musicbrainz_id="unknown-mbid")
+    track = TrackContext(artist="Some Artist", title="Some Track", musicbrainz_id="someTrackMBID")
     result = enrich(client, track, fetch)
-    assert [dict(c.params).get("mbid") for c in fetch.calls] == ["unknown-mbid", None, None]
-    assert dict(fetch.calls[1].params)["autocorrect"] == "0"
-    assert dict(fetch.calls[2].params)["artist"] == "Some Artist"  # tags asked like the info
+    identity = (("artist", "Some Artist"), ("track", "Some Track"), ("autocorrect", "1"))
+    assert [c.params for c in fetch.calls] == [
+        (("method", "track.getInfo"), *identity, ("format", "json")),
+        (("method", "track.getInfo"), ("mbid", "someTrackMBID"), ("format", "json")),
+        (("method", "track.getTopTags"), ("mbid", "someTrackMBID"), ("format", "json")),
+    ]
+    assert result == ProviderResult(
+        "ok", {"lastfm_playcount": 136, "lastfm_listeners": 19, "lastfm_tags": ["tag-a", "tag-b"]}
+    )
+
+
+def test_names_unknown_to_lastfm_error_6_in_200_fall_back_to_the_mbid() -> None:
+    client = LastFmClient(autocorrect=False)
+    info_answers = iter([(200, load(ERROR_6)), (200, load(INFO_MBID))])
+    fetch = FakeFetch(client, lambda call: next(info_answers))
+    track = TrackContext(artist="Some Artist", title="Some Track", musicbrainz_id="someTrackMBID")
+    result = enrich(client, track, fetch)
+    assert [dict(c.params).get("mbid") for c in fetch.calls] == [None, "someTrackMBID"]
+    assert dict(fetch.calls[0].params)["autocorrect"] == "0"
     assert result.status == "ok"
 
 
@@ -102,6 +134,52 @@ def test_error_6_in_a_200_body_is_not_found_without_a_tags_call() -> None:
     result = enrich(client, TrackContext(artist="Nobody", title="Nothing"), fetch)
     assert result.status == "not_found"
     assert len(fetch.calls) == 1
+
+
+def stub_body() -> dict[str, Any]:
+    """Last.fm's answer to an unknown pair (PROVIDERS.md section 4): a recorded getInfo body
+    reduced to the stub's values: listeners "2", duration "0", no tags, album or mbid."""
+    body = copy.deepcopy(load("lastfm/LastFM.swift_track.getInfo_noAlbum.json"))
+    body["track"].update(listeners="2", playcount="2", duration="0", toptags={"tag": []})
+    return body  # type: ignore[no-any-return]
+
+
+def test_stub_track_for_an_unknown_pair_is_not_found_without_a_tags_call() -> None:
+    client = LastFmClient()
+    fetch = FakeFetch(client, by_method(getInfo=(200, stub_body())))
+    result = enrich(client, TrackContext(artist="Nobody", title="Nothing"), fetch)
+    assert result == ProviderResult("not_found", reason="track not found (stub track)")
+    assert [dict(c.params)["method"] for c in fetch.calls] == ["track.getInfo"]
+
+
+def test_stub_for_the_names_then_unknown_mbid_is_not_found() -> None:
+    client = LastFmClient()
+    answers = iter([(200, stub_body()), (200, load(ERROR_6))])
+    fetch = FakeFetch(client, lambda call: next(answers))
+    result = enrich(
+        client, TrackContext(artist="Nobody", title="Nothing", musicbrainz_id="m-1"), fetch
+    )
+    assert result.status == "not_found" and len(fetch.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "stub"),
+    [
+        ({}, True),
+        ({"listeners": "3"}, False),  # a real, obscure track
+        ({"duration": "157000"}, False),
+        ({"mbid": "bf7845cc-1111-4222-8333-444455556666"}, False),
+        ({"toptags": {"tag": [{"name": "house", "url": "u"}]}}, False),
+        ({"album": {"artist": "A", "title": "T"}}, False),
+    ],
+)
+def test_is_stub_track_needs_every_stub_trait(change: dict[str, Any], stub: bool) -> None:
+    info = {**stub_body()["track"], **change}
+    assert is_stub_track(info) is stub
+
+
+def test_recorded_track_without_album_mbid_or_tags_is_not_a_stub() -> None:
+    assert not is_stub_track(load("lastfm/LastFM.swift_track.getInfo_noAlbum.json")["track"])
 
 
 def test_empty_tag_list_sets_no_lastfm_tags_field() -> None:

@@ -214,6 +214,50 @@ def test_set_rate_during_a_pause_keeps_one_token_at_the_pause_end() -> None:
     assert bucket.tokens == 3.0
 
 
+def test_set_burst_caps_the_level_and_a_larger_bucket_fills_at_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=2.0, burst=10, clock=clock)
+    bucket.set_burst(4)  # full bucket of 10: keeps 4
+    assert (bucket.burst, bucket.tokens) == (4, 4.0)
+    assert [bucket.try_acquire() for _ in range(5)] == [True] * 4 + [False]
+    bucket.set_burst(6)  # empty: refills at 2/s up to the new 6
+    clock.set(1.0)
+    assert bucket.tokens == 2.0
+    clock.set(10.0)
+    assert bucket.tokens == 6.0
+
+
+def test_set_burst_larger_fills_from_the_level_now_not_from_the_last_read() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1.0, burst=4, clock=clock)
+    assert bucket.tokens == 4.0  # full since t=0
+    clock.set(10.0)
+    bucket.set_burst(8)
+    assert bucket.tokens == 4.0  # a full bucket gained nothing while it was full
+    clock.set(12.0)
+    assert bucket.tokens == 6.0
+
+
+def test_set_burst_keeps_debt_and_queued_reservations() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1.0, burst=4, clock=clock)
+    assert [bucket.reserve() for _ in range(6)] == [0.0] * 4 + [1.0, 2.0]
+    bucket.set_burst(1)
+    assert bucket.tokens == -2.0
+    assert bucket.reserve() == 3.0
+
+
+def test_set_burst_during_a_pause_keeps_one_token_at_the_pause_end() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1.0, burst=10, clock=clock)
+    bucket.block_until(10.0)
+    bucket.set_burst(2)
+    clock.set(10.0)
+    assert bucket.tokens == 1.0
+    clock.set(20.0)
+    assert bucket.tokens == 2.0
+
+
 @pytest.mark.parametrize(
     ("call", "args"),
     [
@@ -226,6 +270,7 @@ def test_set_rate_during_a_pause_keeps_one_token_at_the_pause_end() -> None:
         (lambda: TokenBucket(1.0, 2).reserve(3), ()),
         (lambda: TokenBucket(1.0, 2).try_acquire(0), ()),
         (lambda: TokenBucket(1.0, 2).set_rate(0.0), ()),
+        (lambda: TokenBucket(1.0, 2).set_burst(0), ()),
         (SlidingWindowLog, (0, 60.0)),
         (SlidingWindowLog, (1, 0.0)),
         (lambda: SlidingWindowLog(1, 1.0).set_limit(0), ()),

@@ -67,7 +67,7 @@ def test_delay_without_a_hint_is_the_backoff() -> None:
     assert [policy.delay(n) for n in range(1, 9)] == [twin.backoff(n) for n in range(1, 9)]
 
 
-RETRYABLE = {Outcome.RATE_LIMITED, Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR}
+RETRYABLE = {Outcome.RATE_LIMITED, Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.MALFORMED}
 
 
 @pytest.mark.parametrize("outcome", list(Outcome))

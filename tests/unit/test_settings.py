@@ -1,12 +1,21 @@
 """GatewaySettings: APIGW_* parsing, provider overrides, credentials and sandbox routing."""
 
+import dataclasses
+import logging
+
 import pytest
 from scrapy.settings import Settings
 
 from scrapy_apigw.exceptions import ConfigError
-from scrapy_apigw.providers.registry import DEFAULT_PROVIDERS, build_registry, provider_for_url
+from scrapy_apigw.providers.registry import (
+    DEFAULT_PROVIDERS,
+    FIELD_READERS,
+    ProviderConfig,
+    build_registry,
+    provider_for_url,
+)
 from scrapy_apigw.secrets import Secret, redact_url
-from scrapy_apigw.settings import GatewaySettings
+from scrapy_apigw.settings import GatewaySettings, settings_at_start
 
 
 def parse(values=None, environ=None):
@@ -23,7 +32,8 @@ def test_defaults_match_the_provider_table():
     )
     mb = DEFAULT_PROVIDERS["musicbrainz"]
     assert (mb.rate, mb.burst, mb.failure_threshold, mb.open_timeout) == (1, 1, 3, 60)
-    assert 503 in mb.rate_limit_statuses
+    # Its "too fast" 503 is recognised by its body (MusicBrainzClient.classify), not by status.
+    assert mb.rate_limit_statuses == frozenset({429})
     assert (DEFAULT_PROVIDERS["lastfm"].rate, DEFAULT_PROVIDERS["lastfm"].burst) == (5, 5)
     assert DEFAULT_PROVIDERS["beatport"].open_timeout == 90
     discogs = DEFAULT_PROVIDERS["discogs"]
@@ -61,16 +71,266 @@ def test_a_new_provider_can_be_added_and_one_removed():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"spotify": {"rte": 3}}, "unknown field"),
-        ({"spotify": {"rate": 0}}, "rate must be > 0"),
-        ({"spotify": {"jitter": 1.5}}, "jitter"),
-        ({"newapi": {"rate": 3}}, "needs a base_url"),
-        ({"spotify": 5}, "must be a dict"),
+        (
+            {"spotify": {"rte": 3}},
+            'APIGW_PROVIDERS["spotify"]["rte"] = 3: unknown field; known: [',
+        ),
+        ({"spotify": {"rate": 0}}, 'APIGW_PROVIDERS["spotify"]["rate"] = 0: expected a number > 0'),
+        (
+            {"spotify": {"jitter": 1.5}},
+            'APIGW_PROVIDERS["spotify"]["jitter"] = 1.5: expected a number >= 0 and < 1',
+        ),
+        (
+            {"newapi": {"rate": 3}},
+            "APIGW_PROVIDERS[\"newapi\"] = {'rate': 3}: a new provider needs a 'base_url'",
+        ),
+        (
+            {"spotify": 5},
+            'APIGW_PROVIDERS["spotify"] = 5: expected a dict of field -> value, or None',
+        ),
     ],
 )
 def test_bad_provider_overrides_are_clear_errors(overrides, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError) as raised:
         build_registry(overrides)
+    assert str(raised.value).startswith(message)
+
+
+def test_every_provider_field_has_a_reader():
+    # A field added to ProviderConfig without its reader could not be set in APIGW_PROVIDERS.
+    fields = {f.name for f in dataclasses.fields(ProviderConfig)} - {"name"}
+    assert fields == set(FIELD_READERS)
+
+
+@pytest.mark.parametrize(
+    "field, given, expected",
+    [
+        ("rate", "10", 10.0),
+        ("rate", " 2.5 ", 2.5),
+        ("burst", "20", 20),
+        ("burst", 20.0, 20),
+        ("window_limit", "30", 30),
+        ("window", "30", 30.0),
+        ("failure_threshold", "4", 4),
+        ("open_timeout", "7.5", 7.5),
+        ("success_threshold", "3", 3),
+        ("max_retries", "0", 0),
+        ("backoff_base", "0.5", 0.5),
+        ("backoff_cap", "10", 10.0),
+        ("jitter", "0.1", 0.1),
+        ("max_retry_after", "120", 120.0),
+        ("timeout", "15", 15.0),
+        ("not_found_ttl", "3600", 3600.0),
+        ("retry_statuses", ["500", 503], frozenset({500, 503})),
+        ("rate_limit_statuses", "429,503", frozenset({429, 503})),
+        ("enabled", "false", False),
+        ("enabled", 0, False),
+        ("domains", "API.Example.org, example.org", ("api.example.org", "example.org")),
+        ("token_url", "", None),
+    ],
+)
+def test_numeric_and_textual_field_values_are_read_as_scrapy_reads_settings(field, given, expected):
+    extra = {"window_limit": 30, "window": 30} if field in ("window", "window_limit") else {}
+    registry = build_registry({"lastfm": {**extra, field: given}})
+    value = getattr(registry["lastfm"], field)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_cache_ttl_strings_are_numbers_and_merge_into_the_defaults():
+    spotify = build_registry({"spotify": {"cache_ttl": {"search": "60"}}})["spotify"]
+    assert spotify.ttl("search") == 60.0
+    assert spotify.ttl("track") == 30 * 86400
+
+
+def test_providers_given_as_json_text_as_on_the_command_line():
+    # scrapy crawl -s 'APIGW_PROVIDERS={"spotify": {"rate": "10"}, "beatport": null}'
+    gw = parse({"APIGW_PROVIDERS": '{"spotify": {"rate": "10"}, "beatport": null}'})
+    assert gw.providers["spotify"].rate == 10.0
+    assert "beatport" not in gw.providers
+
+
+#: One bad value per setting and field, and the exact one-line message naming both and the value.
+BAD_SETTINGS = [
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"rate": "ten"}}},
+        'APIGW_PROVIDERS["spotify"]["rate"] = \'ten\': expected a number > 0 (req/s)',
+    ),
+    (
+        {"APIGW_PROVIDERS": [1, 2]},
+        "APIGW_PROVIDERS = [1, 2]: expected a dict (or its JSON)",
+    ),
+    (
+        {"APIGW_PROVIDERS": "{not json"},
+        "APIGW_PROVIDERS = '{not json': expected a dict (or its JSON)",
+    ),
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"burst": 2.5}}},
+        'APIGW_PROVIDERS["spotify"]["burst"] = 2.5: expected a whole number >= 1 (requests)',
+    ),
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"rate": True}}},
+        'APIGW_PROVIDERS["spotify"]["rate"] = True: expected a number > 0 (req/s)',
+    ),
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"rate": "nan"}}},
+        'APIGW_PROVIDERS["spotify"]["rate"] = \'nan\': expected a number > 0 (req/s)',
+    ),
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"timeout": -1}}},
+        'APIGW_PROVIDERS["spotify"]["timeout"] = -1: expected a number > 0 (s)',
+    ),
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"max_retries": "-1"}}},
+        'APIGW_PROVIDERS["spotify"]["max_retries"] = \'-1\': expected a whole number >= 0',
+    ),
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"retry_statuses": [500, 700]}}},
+        'APIGW_PROVIDERS["spotify"]["retry_statuses"][1] = 700: '
+        "expected a whole number >= 100 and <= 599",
+    ),
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"rate_limit_statuses": 429}}},
+        'APIGW_PROVIDERS["spotify"]["rate_limit_statuses"] = 429: '
+        "expected a list of HTTP status codes",
+    ),
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"cache_ttl": {"track": "a month"}}}},
+        'APIGW_PROVIDERS["spotify"]["cache_ttl"]["track"] = \'a month\': '
+        "expected a number >= 0 (s)",
+    ),
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"enabled": "maybe"}}},
+        'APIGW_PROVIDERS["spotify"]["enabled"] = \'maybe\': '
+        "expected True or False (or 1/0, 'true'/'false')",
+    ),
+    (
+        {"APIGW_PROVIDERS": {"spotify": {"base_url": "ftp://x.org"}}},
+        'APIGW_PROVIDERS["spotify"]["base_url"] = \'ftp://x.org\': '
+        "expected an http(s) URL with a host",
+    ),
+    (
+        {"APIGW_PROVIDERS": {"discogs": {"window": None}}},
+        "APIGW_PROVIDERS[\"discogs\"]: 'window_limit' and 'window' go together, "
+        "got window_limit=60, window=None",
+    ),
+    ({"APIGW_ENABLED": "maybe"}, "APIGW_ENABLED = 'maybe': expected True or False"),
+    ({"APIGW_PIPELINE_ENABLED": 2}, "APIGW_PIPELINE_ENABLED = 2: expected True or False"),
+    ({"APIGW_SANDBOX": "yes please"}, "APIGW_SANDBOX = 'yes please': expected True or False"),
+    ({"APIGW_CACHE_ENABLED": "no"}, "APIGW_CACHE_ENABLED = 'no': expected True or False"),
+    (
+        {"APIGW_SANDBOX_SPEED": "fast"},
+        "APIGW_SANDBOX_SPEED = 'fast': expected a number > 0",
+    ),
+    ({"APIGW_SANDBOX_SPEED": 0}, "APIGW_SANDBOX_SPEED = 0: expected a number > 0"),
+    (
+        {"APIGW_SANDBOX_PORT": 70000},
+        "APIGW_SANDBOX_PORT = 70000: expected a whole number >= 0 and <= 65535",
+    ),
+    (
+        {"APIGW_SANDBOX_URL": "localhost:8000"},
+        "APIGW_SANDBOX_URL = 'localhost:8000': expected an http(s) URL with a host",
+    ),
+    (
+        {"APIGW_CACHE_TIMEOUT": "1s"},
+        "APIGW_CACHE_TIMEOUT = '1s': expected a number > 0 (s)",
+    ),
+    (
+        {"APIGW_STALE_TTL": -1},
+        "APIGW_STALE_TTL = -1: expected a number >= 0 (s)",
+    ),
+    (
+        {"APIGW_REFUSAL_TTL": "a day"},
+        "APIGW_REFUSAL_TTL = 'a day': expected a number >= 0 (s)",
+    ),
+    ({"APIGW_CACHE_NAMESPACE": ""}, "APIGW_CACHE_NAMESPACE = '': expected a non-empty string"),
+    ({"APIGW_CACHE_PATH": 5}, "APIGW_CACHE_PATH = 5: expected a non-empty string"),
+    ({"APIGW_USER_AGENT": ["x"]}, "APIGW_USER_AGENT = ['x']: expected a non-empty string"),
+    (
+        {"APIGW_REDIS_URL": "not a url"},
+        "APIGW_REDIS_URL = 'not a url': the Redis URL must start with redis:// or rediss://, "
+        "got none://",
+    ),
+    (
+        {"APIGW_REDIS_URL": "redis://localhost:port/0"},
+        "APIGW_REDIS_URL = 'redis://localhost:port/0': the Redis URL has an invalid port",
+    ),
+    (
+        {"APIGW_WATERFALL": ["spotify", "tidal"]},
+        "APIGW_WATERFALL = ['spotify', 'tidal']: unknown provider 'tidal'; known: [",
+    ),
+    ({"APIGW_WATERFALL": 5}, "APIGW_WATERFALL = 5: expected a list of strings"),
+    (
+        {"APIGW_INPUT_FIELDS": {"album": "x"}},
+        "APIGW_INPUT_FIELDS[\"album\"] = 'x': unknown input; known: [",
+    ),
+    (
+        {"APIGW_INPUT_FIELDS": {"artist": ""}},
+        "APIGW_INPUT_FIELDS[\"artist\"] = '': expected a non-empty string",
+    ),
+    ({"APIGW_INPUT_FIELDS": ["artist"]}, "APIGW_INPUT_FIELDS = ['artist']: expected a dict"),
+]
+
+
+@pytest.mark.parametrize("values, message", BAD_SETTINGS)
+def test_each_bad_setting_is_one_line_naming_the_setting_field_and_value(values, message):
+    with pytest.raises(ConfigError) as raised:
+        parse(values)
+    text = str(raised.value)
+    assert text.startswith(message)
+    assert "\n" not in text
+
+
+def test_a_bad_redis_url_never_shows_its_password():
+    with pytest.raises(ConfigError) as raised:
+        parse({"APIGW_REDIS_URL": "redis://:hunter2@localhost/zero"})
+    text = str(raised.value)
+    assert text.startswith("APIGW_REDIS_URL = 'redis://localhost/zero': ")
+    assert "must be a number" in text and "hunter2" not in text
+
+
+def test_a_bad_credential_is_named_without_its_value():
+    with pytest.raises(ConfigError) as raised:
+        parse({"APIGW_DISCOGS_TOKEN": {"token": "hunter2"}})
+    text = str(raised.value)
+    assert text.startswith("APIGW_DISCOGS_TOKEN: expected a string, got a dict")
+    assert "hunter2" not in text
+
+
+def test_top_level_numbers_and_switches_accept_command_line_strings():
+    gw = parse(
+        {
+            "APIGW_SANDBOX_SPEED": "20",
+            "APIGW_SANDBOX_PORT": "8123",
+            "APIGW_CACHE_TIMEOUT": "0.5",
+            "APIGW_CACHE_ENABLED": "False",
+            "APIGW_PIPELINE_ENABLED": "0",
+            "APIGW_WATERFALL": "lastfm,spotify",
+            "APIGW_INPUT_FIELDS": '{"artist": "performer"}',
+            "APIGW_REDIS_URL": "redis://:pw@localhost:6380/2",
+            "APIGW_SANDBOX_URL": "http://127.0.0.1:9000/",
+        }
+    )
+    assert (gw.sandbox_speed, gw.sandbox_port, gw.cache_timeout) == (20.0, 8123, 0.5)
+    assert (gw.cache_enabled, gw.pipeline_enabled) == (False, False)
+    assert gw.waterfall == ("lastfm", "spotify")
+    assert gw.input_fields["artist"] == "performer"
+    assert gw.redis_url == "redis://:pw@localhost:6380/2"
+    assert gw.sandbox_url == "http://127.0.0.1:9000"
+
+
+def test_at_start_a_bad_setting_is_logged_as_one_error_line_and_raised(caplog):
+    with caplog.at_level(logging.ERROR), pytest.raises(ConfigError):
+        settings_at_start(Settings({"APIGW_CACHE_TIMEOUT": "soon"}))
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "ERROR",
+            "apigw: invalid setting: APIGW_CACHE_TIMEOUT = 'soon': expected a number > 0 (s)",
+        )
+    ]
+
+
+def test_disabled_gateway_reads_no_other_setting():
+    assert settings_at_start(Settings({"APIGW_ENABLED": "False", "APIGW_PROVIDERS": [1]})) is None
 
 
 def test_urls_belong_to_a_provider_by_prefix_token_url_or_domain():
@@ -94,6 +354,34 @@ def test_credentials_come_from_settings_then_environment_and_are_secrets():
     assert "s3cr3t" not in repr(gw) and "s3cr3t" not in str(gw)
     assert gw.missing_credentials("spotify") == []
     assert gw.missing_credentials("lastfm") == ["APIGW_LASTFM_API_KEY"]
+
+
+def test_a_musicbrainz_user_agent_it_would_refuse_is_a_credential_problem():
+    named = parse({}, {"MUSICBRAINZ_USER_AGENT": "MyCrawler/1.0 ( me@example.org )"})
+    assert named.credential_problem("musicbrainz") is None
+    bare = parse({"APIGW_MUSICBRAINZ_USER_AGENT": "scrapy-apigw/0.2.0"})
+    assert bare.credential_problem("musicbrainz") == (
+        "APIGW_MUSICBRAINZ_USER_AGENT = 'scrapy-apigw/0.2.0': no contact User-Agent; MusicBrainz "
+        "throttles or blocks anonymous clients: name your application and a contact, e.g. "
+        "'MyCrawler/1.0 ( me@example.org )' (or set such an APIGW_USER_AGENT)"
+    )
+    library = parse({}, {"MUSICBRAINZ_USER_AGENT": "python-requests/2.32.3"})
+    assert "generic User-Agent" in library.credential_problem("musicbrainz")
+    assert parse({}).credential_problem("musicbrainz") is None  # missing: missing_credentials
+    assert bare.credential_problem("discogs") is None
+
+
+def test_musicbrainz_takes_apigw_user_agent_only_when_it_names_a_contact():
+    contact = "MyCrawler/1.0 ( https://example.org/crawler )"
+    assert parse({"APIGW_USER_AGENT": contact}).credential("musicbrainz", "user_agent") == contact
+    assert parse({"APIGW_USER_AGENT": "MyCrawler/1.0"}).missing_credentials("musicbrainz") == [
+        "APIGW_MUSICBRAINZ_USER_AGENT"
+    ]
+    assert parse({}).missing_credentials("musicbrainz") == ["APIGW_MUSICBRAINZ_USER_AGENT"]
+    own = parse(
+        {"APIGW_USER_AGENT": contact, "APIGW_MUSICBRAINZ_USER_AGENT": "Mb/2 ( mb@example.org )"}
+    )
+    assert own.credential("musicbrainz", "user_agent") == "Mb/2 ( mb@example.org )"
 
 
 def test_sandbox_mode_uses_sandbox_credentials_never_environment_ones():
@@ -120,10 +408,12 @@ def test_input_fields_and_waterfall_are_validated():
     assert (
         parse({"APIGW_INPUT_FIELDS": {"artist": "performer"}}).input_fields["artist"] == "performer"
     )
-    with pytest.raises(ConfigError, match="APIGW_INPUT_FIELDS"):
-        parse({"APIGW_INPUT_FIELDS": {"album": "x"}})
-    with pytest.raises(ConfigError, match="unknown provider"):
-        parse({"APIGW_WATERFALL": ["spotify", "tidal"]})
+    assert parse({"APIGW_WATERFALL": []}).waterfall == (
+        "spotify",
+        "musicbrainz",
+        "discogs",
+        "lastfm",
+    )
 
 
 def test_secrets_never_show_and_urls_are_redacted():
@@ -134,3 +424,10 @@ def test_secrets_never_show_and_urls_are_redacted():
     )
     assert "abc123" not in redacted and "pw" not in redacted
     assert "method=track.getInfo" in redacted and "track=x" in redacted
+
+
+def test_stale_and_refusal_ttls_default_to_30_days_and_a_day_and_accept_strings():
+    gw = parse({})
+    assert (gw.stale_ttl, gw.refusal_ttl) == (2_592_000.0, 86_400.0)
+    gw = parse({"APIGW_STALE_TTL": "0", "APIGW_REFUSAL_TTL": "3600"})
+    assert (gw.stale_ttl, gw.refusal_ttl) == (0.0, 3600.0)

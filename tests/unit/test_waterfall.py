@@ -5,7 +5,7 @@ import pytest_twisted
 
 from scrapy_apigw.enrichment.waterfall import Waterfall, status_of
 from scrapy_apigw.exceptions import CircuitOpenError
-from scrapy_apigw.providers.base import ProviderResult, TrackContext
+from scrapy_apigw.providers.base import ApiAnswer, ApiCall, ProviderResult, TrackContext
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,72 @@ async def test_nothing_to_look_up_is_skipped_without_calling_anyone():
     client = Client("spotify", ProviderResult("ok"))
     result = await Waterfall([client], fetch=None).enrich(TrackContext(artist="", title="Song"))
     assert result.status == "skipped" and client.seen == []
+
+
+class Asking:
+    """A client that makes one call and reports what the answer holds."""
+
+    def __init__(self, name):
+        self.name = name
+
+    async def enrich(self, track, fetch):
+        answer = await fetch(ApiCall(self.name, "search", "/search"))
+        return ProviderResult("ok", {f"{self.name}_id": answer.data})
+
+    def classify(self, status, data):
+        raise AssertionError
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_provider_answered_from_a_stale_entry_is_listed_in_enrichment_stale():
+    async def fetch(call):
+        stale = call.provider == "musicbrainz"
+        return ApiAnswer("ok", 200, f"{call.provider}-1", from_cache=stale, stale=stale)
+
+    clients = [Asking("spotify"), Asking("musicbrainz")]
+    result = await Waterfall(clients, fetch=fetch).enrich(TrackContext(artist="a", title="t"))
+    fields = result.item_fields()
+    assert fields["enrichment_status"] == "completed"
+    assert fields["enrichment_stale"] == ["musicbrainz"]
+    assert fields["enrichment_sources"] == ["spotify", "musicbrainz"]
+    assert fields["musicbrainz_id"] == "musicbrainz-1"
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_stale_answer_no_enrichment_stale_field():
+    async def fetch(call):
+        return ApiAnswer("ok", 200, "x")
+
+    result = await Waterfall([Asking("spotify")], fetch=fetch).enrich(
+        TrackContext(artist="a", title="t")
+    )
+    assert "enrichment_stale" not in result.item_fields()
+
+
+class Recorder:
+    """Returns *result* and records the fields earlier providers had found (``track.found``)."""
+
+    def __init__(self, name, result):
+        self.name, self.result, self.found = name, result, []
+
+    async def enrich(self, track, fetch):
+        self.found.append(set(track.found))
+        return self.result
+
+
+@pytest_twisted.ensureDeferred
+async def test_later_providers_see_the_fields_earlier_ones_found():
+    first = Recorder("first", ProviderResult("ok", {"release_date": "2001", "bpm": None}))
+    failed = Recorder("second", ProviderResult("failed", reason="down"))
+    third = Recorder("third", ProviderResult("ok", {"label": "L"}))
+    last = Recorder("last", ProviderResult("not_found"))
+    await Waterfall([first, failed, third, last], fetch=None).enrich(
+        TrackContext(artist="a", title="t")
+    )
+    # A None value is not a found field.
+    assert [first.found, failed.found, third.found, last.found] == [
+        [set()],
+        [{"release_date"}],
+        [{"release_date"}],
+        [{"release_date", "label"}],
+    ]

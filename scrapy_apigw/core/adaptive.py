@@ -1,0 +1,355 @@
+"""Adaptive rate (AIMD): the rate and burst a provider really grants, below the configured ones.
+
+The configured rate and burst are a ceiling, not a promise: the provider may share its quota with
+other clients, document it wrongly, or measure a window too short for the configured burst. The
+controller lowers the effective rate and burst multiplicatively on a rate-limited answer and
+raises them additively after quiet intervals (AIMD: TCP congestion avoidance, RFC 5681 §3.1;
+Envoy's adaptive concurrency filter moves its limit the same way from measured samples).
+
+Pure logic over a small immutable record, so the same rules can run in one process or, later,
+inside a Redis script on the server's clock:
+
+    state = AdaptiveState.initial(config)
+    state = on_rate_limited(state, config, now, sent_at)   # a 429 (or the provider's equivalent)
+    state = on_success(state, config, now)                 # any answer that was not rate limited
+    state = on_announced(state, config, rate, burst)       # the provider announced its quota
+
+Every time is seconds on one clock (the caller's monotonic clock, or Redis ``TIME``); nothing
+here reads a clock except :class:`AdaptiveRate`, the stateful wrapper for one process.
+
+Rules (constants are :class:`AimdConfig` fields):
+
+- **Decrease, once per congestion event.** A rate-limited answer to a request *sent* at or after
+  ``hold_until`` starts a new congestion event: ``rate ← max(floor, rate × decrease)``,
+  ``burst ← max(1, ⌊burst × decrease⌋)``, ``hold_until ← now + hold``. Answers to requests sent
+  before that belong to the event already handled and change nothing (TCP reduces its window
+  once per window of data: the NewReno "recover" point of RFC 6582 §3.2 ignores losses of
+  segments sent before the reduction). The requests of one burst were all sent before the first
+  429 came back, so the burst costs one decrease, not one per 429. ``hold`` adds a short guard
+  for answers whose send time is unknown (``sent_at=None`` counts as sent ``now``).
+- **Plateau below the refused rate.** The rate a congestion event refused is remembered;
+  increases stop at ``plateau × refused`` until ``probe_after`` seconds pass with no rate limit,
+  then the memory is dropped and increases go on to the ceiling. Plain AIMD probes past the
+  provider's limit on every cycle (a rejection per sawtooth, 75 % of the quota on average at
+  ×0.5); holding just below the rate that failed is CUBIC's plateau around ``W_max`` (RFC 9438
+  §4.2, and botocore's adaptive retry mode, a client-side CUBIC rate limiter), simplified to a
+  flat cap. ``plateau=1.0`` gives plain AIMD.
+- **Increase, one step per quiet interval.** A success answered at or after ``next_increase``
+  raises the rate by ``step × configured rate`` (up to the ceiling and the plateau), then, once
+  the rate is at the ceiling, the burst by one; ``next_increase ← now + quiet``. Any rate-limited
+  answer also sets ``next_increase ← now + quiet``. Steps need traffic: an idle provider gains
+  at most one step when traffic resumes (TCP does not grow a window it does not use, RFC 7661).
+  The rate comes back before the burst because throughput comes from the rate; a burst only
+  shortens the first window after idle time and is what overflows a provider's window first.
+- **Announced quota.** A provider announcing its real quota sets the ceiling to
+  ``min(configured, announced)`` (the effective rate and burst drop to it at once; a later,
+  higher announcement lets them climb back additively, never above the configured values).
+  :func:`quota_ceiling` turns "*limit* requests per *window* seconds" into a rate and burst.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+from scrapy_apigw.core.clock import Clock
+
+__all__ = [
+    "AdaptiveRate",
+    "AdaptiveState",
+    "AimdConfig",
+    "on_announced",
+    "on_rate_limited",
+    "on_success",
+    "quota_ceiling",
+]
+
+
+@dataclass(frozen=True)
+class AimdConfig:
+    """Constants of the AIMD controller for one provider.
+
+    Time constants are seconds of the controller's clock (the gateway scales them with the
+    sandbox speed like its other time constants); fractions are of the configured ``rate``, so
+    one set of defaults fits 1 req/s MusicBrainz and 10 req/s Spotify.
+
+    Attributes:
+        rate: configured rate, req/s: the ceiling; finite and > 0.
+        burst: configured burst, tokens: the ceiling; >= 1.
+        decrease: multiplicative decrease factor per congestion event, in (0, 1); 0.5 as TCP
+            Reno (RFC 5681 §3.1).
+        step: additive increase per quiet interval, as a fraction of ``rate``, in (0, 1].
+        floor: lowest effective rate, as a fraction of ``rate``, in (0, 1]; a lower announced
+            ceiling wins over it.
+        quiet: seconds without a rate limit before each increase step; > 0.
+        hold: seconds after a decrease during which rate limits belong to the same congestion
+            event even when the request was sent after the decrease; >= 0.
+        plateau: increases stop at this fraction of the last refused rate, in (0, 1]; 1.0 turns
+            the plateau off (plain AIMD).
+        probe_after: seconds without a rate limit after which the refused rate is forgotten
+            and increases continue to the ceiling; > 0.
+
+    Raises:
+        ValueError: a value out of its range.
+    """
+
+    rate: float
+    burst: int
+    decrease: float = 0.5
+    step: float = 0.1
+    floor: float = 0.1
+    quiet: float = 2.0
+    hold: float = 1.0
+    plateau: float = 0.9
+    probe_after: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not (self.rate > 0 and math.isfinite(self.rate)):
+            raise ValueError(f"rate must be finite and > 0 req/s, got {self.rate}")
+        if self.burst < 1:
+            raise ValueError(f"burst must be >= 1 token, got {self.burst}")
+        if not 0 < self.decrease < 1:
+            raise ValueError(f"decrease must be in (0, 1), got {self.decrease}")
+        for name in ("step", "floor", "plateau"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {value}")
+        for name in ("quiet", "probe_after"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be finite and > 0 s, got {value}")
+        if not (self.hold >= 0 and math.isfinite(self.hold)):
+            raise ValueError(f"hold must be finite and >= 0 s, got {self.hold}")
+
+    @property
+    def min_rate(self) -> float:
+        """Lowest effective rate, req/s (``floor × rate``)."""
+        return self.floor * self.rate
+
+    @property
+    def rate_step(self) -> float:
+        """Additive increase per step, req/s (``step × rate``)."""
+        return self.step * self.rate
+
+
+@dataclass(frozen=True)
+class AdaptiveState:
+    """The controller's state: small, immutable, and made of numbers only (fits a Redis hash).
+
+    Attributes:
+        rate: effective rate, req/s (what the token bucket should use).
+        burst: effective burst, tokens, >= 1.
+        ceiling_rate: ``min(configured, announced)`` rate, req/s.
+        ceiling_burst: ``min(configured, announced)`` burst, tokens.
+        refused_rate: rate refused by the last congestion event, req/s; ``inf`` when forgotten.
+        hold_until: a rate limit of a request sent before this instant changes nothing, s.
+        next_increase: earliest instant of the next increase step, s.
+        refused_at: instant of the last rate-limited answer (counted or not), s; ``-inf``: none.
+        decreases: congestion events (decreases) so far.
+        increases: increase steps so far.
+    """
+
+    rate: float
+    burst: int
+    ceiling_rate: float
+    ceiling_burst: int
+    refused_rate: float = math.inf
+    hold_until: float = -math.inf
+    next_increase: float = -math.inf
+    refused_at: float = -math.inf
+    decreases: int = 0
+    increases: int = 0
+
+    @classmethod
+    def initial(cls, config: AimdConfig) -> AdaptiveState:
+        """The state before any answer: effective = ceiling = configured rate and burst."""
+        return cls(
+            rate=float(config.rate),
+            burst=int(config.burst),
+            ceiling_rate=float(config.rate),
+            ceiling_burst=int(config.burst),
+        )
+
+
+def on_rate_limited(
+    state: AdaptiveState, config: AimdConfig, now: float, sent_at: float | None = None
+) -> AdaptiveState:
+    """The provider refused a request for its rate (429, MusicBrainz 503, Last.fm error 29...).
+
+    Args:
+        state: the current state.
+        config: the provider's constants.
+        now: when the answer arrived, s.
+        sent_at: when the refused request was sent, s (same clock as *now*); None when unknown,
+            which counts as sent *now*.
+
+    Returns:
+        The next state: decreased when this starts a new congestion event (the request was sent
+        at or after ``hold_until``), otherwise the same rate with the next increase postponed to
+        ``now + quiet``.
+    """
+    next_increase = now + config.quiet
+    sent = now if sent_at is None else sent_at
+    if sent < state.hold_until:
+        return replace(state, next_increase=next_increase, refused_at=now)
+    floor = min(config.min_rate, state.ceiling_rate)
+    return replace(
+        state,
+        rate=max(floor, state.rate * config.decrease),
+        burst=max(1, math.floor(state.burst * config.decrease)),
+        refused_rate=state.rate,
+        hold_until=now + config.hold,
+        next_increase=next_increase,
+        refused_at=now,
+        decreases=state.decreases + 1,
+    )
+
+
+def on_success(state: AdaptiveState, config: AimdConfig, now: float) -> AdaptiveState:
+    """An answer that was not rate limited arrived at *now* (any outcome but rate limited).
+
+    Returns:
+        The next state: one increase step when ``now >= next_increase`` and something is below
+        its cap (the rate first, then the burst), otherwise *state* itself. The refused rate is
+        forgotten first when the last rate limit is ``probe_after`` s old or more.
+    """
+    refused = state.refused_rate
+    if refused != math.inf and now - state.refused_at >= config.probe_after:
+        refused = math.inf
+        state = replace(state, refused_rate=refused)
+    if now < state.next_increase:
+        return state
+    rate_cap = min(state.ceiling_rate, config.plateau * refused)
+    rate, burst = state.rate, state.burst
+    if rate < rate_cap:
+        rate = min(rate_cap, rate + config.rate_step)
+    elif rate >= state.ceiling_rate and burst < state.ceiling_burst:
+        burst += 1
+    else:
+        return state  # at a cap: nothing to raise, and no step is spent
+    return replace(
+        state,
+        rate=rate,
+        burst=burst,
+        next_increase=now + config.quiet,
+        increases=state.increases + 1,
+    )
+
+
+def on_announced(
+    state: AdaptiveState, config: AimdConfig, rate: float, burst: int
+) -> AdaptiveState:
+    """The provider announced its quota as *rate* req/s and *burst* tokens (see
+    :func:`quota_ceiling`).
+
+    The ceiling becomes ``min(configured, announced)``; the effective rate and burst are lowered
+    to it at once, never raised (they climb back by :func:`on_success`). Not a congestion event.
+    Invalid announcements (rate not finite and > 0, burst < 1) are ignored.
+    """
+    if not (rate > 0 and math.isfinite(rate)) or burst < 1:
+        return state
+    ceiling_rate = min(float(config.rate), float(rate))
+    ceiling_burst = min(int(config.burst), int(burst))
+    return replace(
+        state,
+        rate=min(state.rate, ceiling_rate),
+        burst=min(state.burst, ceiling_burst),
+        ceiling_rate=ceiling_rate,
+        ceiling_burst=ceiling_burst,
+    )
+
+
+def quota_ceiling(limit: int, window: float) -> tuple[float, int]:
+    """Rate and burst that keep a token bucket within "*limit* requests per *window* seconds".
+
+    A bucket of rate ``r`` and burst ``b`` can send ``b + r·window`` requests in one window, so
+    a window quota allows no burst on top of its full rate. The rate is ``(limit - 1) / window``
+    with burst 1 (one request of margin, as the gateway keeps for Discogs' moving window: the
+    arrival jitter on the wire would otherwise put request ``limit + 1`` into the server's
+    window about half the time); ``limit = 1`` gives ``1 / window``.
+
+    Args:
+        limit: requests per window, >= 1.
+        window: window length, s; finite and > 0.
+
+    Returns:
+        ``(rate req/s, burst tokens)``.
+
+    Raises:
+        ValueError: invalid *limit* or *window*.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1 request per window, got {limit}")
+    if not (window > 0 and math.isfinite(window)):
+        raise ValueError(f"window must be finite and > 0 s, got {window}")
+    return max(1, limit - 1) / window, 1
+
+
+class AdaptiveRate:
+    """The AIMD controller of one provider in one process: the pure rules plus a clock.
+
+    Not thread-safe: meant for one event loop (the Twisted reactor).
+
+    Args:
+        config: the provider's constants.
+        clock: monotonic clock, seconds.
+    """
+
+    def __init__(self, config: AimdConfig, clock: Clock = time.monotonic) -> None:
+        self._config = config
+        self._clock = clock
+        self._state = AdaptiveState.initial(config)
+
+    @property
+    def config(self) -> AimdConfig:
+        """The constants."""
+        return self._config
+
+    @property
+    def state(self) -> AdaptiveState:
+        """The current state record."""
+        return self._state
+
+    @property
+    def rate(self) -> float:
+        """Effective rate, req/s (a stat)."""
+        return self._state.rate
+
+    @property
+    def burst(self) -> int:
+        """Effective burst, tokens (a stat)."""
+        return self._state.burst
+
+    def rate_limited(self, sent_at: float | None = None) -> bool:
+        """Report a rate-limited answer to a request sent at *sent_at* (clock time, s).
+
+        Returns:
+            True when the rate and burst were lowered (a new congestion event).
+        """
+        before = self._state
+        self._state = on_rate_limited(before, self._config, self._clock(), sent_at)
+        return self._state.decreases != before.decreases
+
+    def success(self) -> bool:
+        """Report an answer that was not rate limited.
+
+        Returns:
+            True when the rate or burst was raised one step.
+        """
+        before = self._state
+        self._state = on_success(before, self._config, self._clock())
+        return self._state.increases != before.increases
+
+    def announced(self, rate: float, burst: int) -> bool:
+        """Report the provider's announced quota as a rate (req/s) and burst (tokens).
+
+        Returns:
+            True when the effective rate or burst changed.
+        """
+        before = self._state
+        self._state = on_announced(before, self._config, rate, burst)
+        return (self._state.rate, self._state.burst) != (before.rate, before.burst)
+
+    def __repr__(self) -> str:
+        return f"AdaptiveRate(rate={self._state.rate}, burst={self._state.burst})"
