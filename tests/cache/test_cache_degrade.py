@@ -139,7 +139,7 @@ async def test_concurrent_lookups_when_redis_dies_wait_one_timeout(
     answers = await task(asyncio.gather(*(cache.get(TRACK) for _ in range(50))))
     elapsed = time.monotonic() - started
     assert answers == [None] * 50
-    assert elapsed < 0.2 + 0.5
+    assert elapsed < 0.2 + 1.5  # in parallel: one after another they would take 50 * 0.2 s
     assert events == {"error:lastfm": 50}
     assert len(warnings(caplog_info)) == 1
     assert await task(cache.get(TRACK)) is None

@@ -180,8 +180,8 @@ async def test_redis_down_at_open_costs_no_waiting(
     finally:
         await task(cache.close())
     done = time.monotonic()
-    assert opened - started < 1.5  # one PING timeout
-    assert done - opened < 0.5  # 100 operations skipped without touching Redis
+    assert opened - started < 2.5  # one PING timeout
+    assert done - opened < 1.0  # 100 operations skipped without touching Redis
     assert events == {("skipped", "spotify"): 100}
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
@@ -239,7 +239,7 @@ async def test_frozen_redis_times_out_then_recovers(
         redis_server.pause()
         started = time.monotonic()
         assert await task(cache.get(TRACK)) is None
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.0
         assert events["error", "spotify"] == 1
         redis_server.resume()
         deadline = time.monotonic() + 15

@@ -252,20 +252,20 @@ async def test_a_slow_redis_costs_one_timeout_then_the_local_share_until_it_answ
         started = time.monotonic()
         await task(limiter.acquire("discogs", limits, recorder.sleep))
         waited = time.monotonic() - started
-        assert 0.25 <= waited < 0.6, waited  # the timeout, not the 1 s delay
+        assert 0.25 <= waited < 0.9, waited  # the timeout, not the 1 s delay
         assert limiter.fallback.mode is LimiterMode.FALLBACK
         assert recorder.sleeps == [0.5]  # the local share (alone: 2 req/s), its first token
         # Until the next probe (every 15 / 3 = 5 s) the slow Redis is not asked at all.
         started = time.monotonic()
         for _ in range(3):
             await task(limiter.acquire("discogs", limits, recorder.sleep))
-        assert time.monotonic() - started < 0.1
+        assert time.monotonic() - started < 0.25  # asking would cost a 0.3 s timeout each
         assert recorder.sleeps == [0.5, 0.5, 0.5, 0.5]
         # A probe against the slow Redis fails within the timeout too.
         clock.advance(5.0)
         started = time.monotonic()
         await task(limiter.acquire("discogs", limits, recorder.sleep))
-        assert time.monotonic() - started < 0.6
+        assert time.monotonic() - started < 0.9
         assert limiter.fallback.mode is LimiterMode.FALLBACK
         slow_proxy.delay = 0.0
         deadline = time.monotonic() + 10.0

@@ -111,7 +111,7 @@ async def test_decisions_are_taken_at_the_servers_time(
     again = await task(store.acquire("musicbrainz", limits))
     elapsed = again.server_time - told.server_time
     assert not told.granted and not again.granted
-    assert 0.3 <= elapsed < 0.5
+    assert 0.3 <= elapsed < 1.0
     assert told.wait - again.wait == pytest.approx(elapsed, abs=2 * US)
     assert told.server_time + told.wait == pytest.approx(again.server_time + again.wait, abs=US)
 
@@ -204,7 +204,7 @@ async def test_a_frozen_redis_raises_fleet_unavailable_within_the_timeout(
         start = time.monotonic()
         with pytest.raises(FleetUnavailable, match=r"no reply within 0\.3 s|Not received"):
             await task(call)
-        assert 0.25 <= time.monotonic() - start < 0.8
+        assert 0.25 <= time.monotonic() - start < 2.0  # the timeout, not forever
     own_server.resume()
     await until_answers(own_store)
 
@@ -217,7 +217,7 @@ async def test_a_redis_that_is_down_raises_fleet_unavailable_within_the_timeout(
     start = time.monotonic()
     with pytest.raises(FleetUnavailable) as raised:
         await task(own_store.acquire("discogs", LIMITS))
-    assert time.monotonic() - start < 0.8
+    assert time.monotonic() - start < 2.0
     assert f"127.0.0.1:{own_server.port}" in str(raised.value)
 
 

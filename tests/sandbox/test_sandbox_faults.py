@@ -320,7 +320,7 @@ def test_hang_holds_the_request_until_the_faults_are_cleared(ported: SandboxProc
     ported.clear_faults("discogs")
     released = read_all(held)
     assert released.data == b"" and isinstance(released.error, ConnectionResetError)
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 3.0  # released, not held to the 5 s timeout
     assert [(r["fault"], r["status"]) for r in ported.log("discogs")] == [("hang", None)] * 2
 
 
