@@ -15,6 +15,9 @@ RETRY_PRIORITY = 550
 THROTTLE_PRIORITY = 560
 BREAKER_PRIORITY = 570
 PIPELINE_PRIORITY = 500
+#: Extension order of the progress line and the coverage report (no dependency between them).
+PROGRESS_PRIORITY = 500
+COVERAGE_PRIORITY = 500
 
 
 class Addon:
@@ -24,7 +27,9 @@ class Addon:
     Settings it writes (entries already present, e.g. set by the project, are kept):
     ``DOWNLOADER_MIDDLEWARES`` (ours at 550/560/570), ``DOWNLOADER_MIDDLEWARES_BASE`` (Scrapy's
     ``RetryMiddleware`` set to None, as a replacement at the same order requires) and
-    ``ITEM_PIPELINES`` (the pipeline at 500, unless ``APIGW_PIPELINE_ENABLED = False``).
+    ``ITEM_PIPELINES`` (the pipeline at 500, unless ``APIGW_PIPELINE_ENABLED = False``) and
+    ``EXTENSIONS`` (the progress line and the coverage report, at 500; each is off by its own
+    settings).
     """
 
     def update_settings(self, settings: BaseSettings) -> None:
@@ -48,6 +53,8 @@ class Addon:
             RetryAfterMiddleware,
             TokenBucketThrottleMiddleware,
         )
+        from scrapy_apigw.ops.coverage import CoverageExtension
+        from scrapy_apigw.ops.progress import ProgressExtension
         from scrapy_apigw.pipelines import APIEnrichmentPipeline
 
         settings.set_in_component_priority_dict(
@@ -59,6 +66,11 @@ class Addon:
             (CircuitBreakerMiddleware, BREAKER_PRIORITY),
         ):
             settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", cls, priority)
+        for ext, priority in (
+            (ProgressExtension, PROGRESS_PRIORITY),
+            (CoverageExtension, COVERAGE_PRIORITY),
+        ):
+            settings.setdefault_in_component_priority_dict("EXTENSIONS", ext, priority)
         if config.pipeline_enabled:
             settings.setdefault_in_component_priority_dict(
                 "ITEM_PIPELINES", APIEnrichmentPipeline, PIPELINE_PRIORITY

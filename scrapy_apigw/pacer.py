@@ -58,6 +58,12 @@ class Pacer:
         return turn
 
     @property
+    def queued(self) -> int:
+        """Waiters queued for their turn now (cancelled ones not counted): the progress line's
+        "calls waiting at the pacer". O(queue length)."""
+        return sum(not turn.called for turn in self._queue)
+
+    @property
     def waiting(self) -> bool:
         """True while a waiter is queued for its turn (cancelled ones not counted)."""
         return any(not turn.called for turn in self._queue)

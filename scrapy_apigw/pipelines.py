@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: The crawler attribute holding its pipeline (as the gateway's: no module-level registry that
+#: would keep crawlers alive), read by :func:`pipeline_for`.
+_CRAWLER_ATTRIBUTE = "_apigw_pipeline"
+
+
+def pipeline_for(crawler: Crawler) -> APIEnrichmentPipeline | None:
+    """The crawler's enrichment pipeline, or None when it has none (e.g. the progress
+    extension of a crawl with ``APIGW_PIPELINE_ENABLED = False``)."""
+    return getattr(crawler, _CRAWLER_ATTRIBUTE, None)
+
 
 class APIEnrichmentPipeline:
     """Enriches items that carry a track (``artist`` + ``title``, or ``spotify_id`` / ``isrc``).
@@ -59,6 +69,19 @@ class APIEnrichmentPipeline:
         self.transport: Transport | None = None
         self.waterfall: Waterfall | None = None
         self._runs: set[ItemRun] = set()
+        setattr(crawler, _CRAWLER_ATTRIBUTE, self)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The providers the pipeline asks, in waterfall order (empty before the spider
+        opens)."""
+        return tuple(c.name for c in self.waterfall.clients) if self.waterfall else ()
+
+    def in_flight(self) -> list[frozenset[str]]:
+        """For each item being enriched now, the providers it has finished so far: a cheap
+        snapshot for the progress line (its current provider is the first of
+        :attr:`providers` not in it)."""
+        return [frozenset(run.results) for run in self._runs]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

@@ -54,6 +54,8 @@ DEFAULT_REFUSAL_TTL = 86400.0
 #: "Batching": at the quota floor lookups arrive at the slowest provider's pace, so the window
 #: must span several of its calls for batches to fill).
 DEFAULT_BATCH_WINDOW = 1.0
+#: ``APIGW_PROGRESS_INTERVAL`` default, seconds between two progress lines.
+DEFAULT_PROGRESS_INTERVAL = 30.0
 DEFAULT_INPUT_FIELDS = {
     "artist": "artist",
     "title": "title",
@@ -105,6 +107,11 @@ class GatewaySettings:
         batch_window: ``APIGW_BATCH_WINDOW``: seconds a batch of single-ID lookups (Spotify
             audio features and tracks, MusicBrainz ISRCs) collects after its first lookup
             before it is sent (sooner when full); 0 sends every lookup alone.
+        progress_interval: ``APIGW_PROGRESS_INTERVAL``: seconds between two progress lines
+            (items, queued calls per provider, ETA); 0 = no progress line.
+        report_path: ``APIGW_REPORT_PATH``: file the coverage report is written to as JSON at
+            the end of the crawl (``%(name)s``: the spider's name, ``%(time)s``: the UTC start
+            time); None writes none.
     """
 
     enabled: bool = True
@@ -131,6 +138,8 @@ class GatewaySettings:
     refusal_ttl: float = DEFAULT_REFUSAL_TTL
     stale_ttl: float = DEFAULT_STALE_TTL
     batch_window: float = DEFAULT_BATCH_WINDOW
+    progress_interval: float = DEFAULT_PROGRESS_INTERVAL
+    report_path: str | None = None
 
     def __post_init__(self) -> None:
         for name, value in (
@@ -219,6 +228,13 @@ class GatewaySettings:
                 v.number(minimum=0, below=60, unit="s"),
                 DEFAULT_BATCH_WINDOW,
             ),
+            progress_interval=read(
+                settings,
+                "APIGW_PROGRESS_INTERVAL",
+                v.number(minimum=0, unit="s"),
+                DEFAULT_PROGRESS_INTERVAL,
+            ),
+            report_path=read(settings, "APIGW_REPORT_PATH", v.optional(v.text), None),
         )
 
     def credential(self, provider: str, name: str) -> Any:

@@ -34,6 +34,11 @@ class Waits:
     def __len__(self) -> int:
         return len(self._pending)
 
+    @property
+    def sleeping(self) -> int:
+        """Retries sleeping before they go back to the pacer (their backoff or Retry-After)."""
+        return sum(timer is not None for timer in self._pending.values())
+
     async def wait(self, turn: Deferred[None]) -> None:
         """Wait for *turn* (e.g. a pacer turn) unless :meth:`fail_all` fails it first.
 

@@ -1,0 +1,1 @@
+"""The operations layer: metrics, health and admin endpoints, progress and coverage."""
