@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from conftest import gateway_settings
+from conftest import gateway_settings, run_crawl
 from scrapy import signals
+from spiders import UrlsSpider
 
 from scrapy_apigw.gateway import Gateway
 
@@ -73,10 +74,17 @@ def stats_under(stats: dict[str, Any], prefix: str) -> dict[str, float]:
     }
 
 
-def assert_metrics_match_stats(metrics: Samples, stats: dict[str, Any], items: list[Any]) -> None:
+def assert_metrics_match_stats(
+    metrics: Samples,
+    stats: dict[str, Any],
+    items: list[Any],
+    used: frozenset[str] = frozenset({"spotify", "musicbrainz"}),
+) -> None:
+    """Every metric mirroring a stat has the stat's value (for each provider called; *used*
+    must be among them)."""
     providers = {k.split("/")[1] for k in stats if k.startswith("apigw/") and k.count("/") >= 2}
     providers -= {"items", "fleet"}
-    assert {"spotify", "musicbrainz"} <= providers, providers
+    assert used <= providers, providers
     for p in sorted(providers):
         assert metrics.get(
             "api_gateway_rate_limit_requests_total", provider=p, status="allowed"
@@ -257,3 +265,32 @@ async def test_metrics_of_a_crawl_with_faults_equal_its_stats(sandbox, tmp_path,
         pytest.skip("promtool is not installed (Debian's prometheus package provides it)")
     checked = promtool_check(text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest_twisted.ensureDeferred
+async def test_spider_requests_to_providers_are_measured_like_pipeline_calls(sandbox, tmp_path):
+    # The spider path (downloader middlewares): server errors retried, some retries succeed,
+    # some give up (max_retries 1).
+    sandbox.set_faults("musicbrainz", error_rate=0.5, error_status=503)
+    urls = [f"{sandbox.url}/musicbrainz/ws/2/isrc/ZZZZZ00000{n:02d}?fmt=json" for n in range(12)]
+    settings = gateway_settings(
+        sandbox,
+        tmp_path,
+        APIGW_METRICS_PORT=0,
+        USER_AGENT="apigw-tests/1.0 ( test@example.invalid )",
+        APIGW_PROVIDERS={"musicbrainz": {"max_retries": 1, "failure_threshold": 100}},
+    )
+    result = await run_crawl(UrlsSpider, settings, urls=urls)
+    from prometheus_client import generate_latest
+
+    registry = Gateway.for_crawler(result.crawler).metrics.registry
+    metrics = Samples(generate_latest(registry).decode("utf-8"))
+    stats = result.stats
+    assert_metrics_match_stats(metrics, stats, [], used=frozenset({"musicbrainz"}))
+    retried = stats["apigw/musicbrainz/retries"]
+    assert retried >= 1 and retried == stats["retry/count"]
+    ended = stat(stats, "musicbrainz/retry/succeeded") + stat(stats, "musicbrainz/retry/gave_up")
+    assert ended == retried  # one retry each at most: every retried request ended once
+    assert metrics.get("api_response_time_seconds_count", provider="musicbrainz") == len(
+        [r for r in sandbox.log() if r.get("provider") == "musicbrainz"]
+    )
