@@ -16,7 +16,11 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from twisted.web.server import Request
 
-__all__ = ["MetricsResource", "build_root"]
+__all__ = ["TEXT_FORMAT", "MetricsResource", "build_root"]
+
+#: What ``generate_latest`` writes (prometheus-client >= 0.22 calls its latest "1.0.0", which
+#: Prometheus 2.x servers do not know; the format is the same).
+TEXT_FORMAT = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 class MetricsResource(Resource):
@@ -40,9 +44,9 @@ class MetricsResource(Resource):
 
     def render_GET(self, request: Request) -> bytes:
         """The exposition; ``Content-Type: text/plain; version=0.0.4``."""
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import generate_latest
 
-        request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode("ascii"))
+        request.setHeader(b"Content-Type", TEXT_FORMAT)
         request.setHeader(b"Cache-Control", b"no-store")
         return generate_latest(self.registry)
 

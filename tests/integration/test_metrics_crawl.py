@@ -14,7 +14,7 @@ import pytest
 import pytest_twisted
 from conftest import gateway_settings, run_crawl
 from scrapy import signals
-from spiders import UrlsSpider
+from spiders import ItemsSpider, UrlsSpider
 
 from scrapy_apigw.gateway import Gateway
 
@@ -294,3 +294,29 @@ async def test_spider_requests_to_providers_are_measured_like_pipeline_calls(san
     assert metrics.get("api_response_time_seconds_count", provider="musicbrainz") == len(
         [r for r in sandbox.log() if r.get("provider") == "musicbrainz"]
     )
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_busy_metrics_port_is_one_error_and_the_crawl_goes_on(sandbox, tmp_path, caplog):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        settings = gateway_settings(sandbox, tmp_path, APIGW_METRICS_PORT=port)
+        result = await run_crawl(ItemsSpider, settings, items=[{"artist": "A", "title": "B"}])
+    assert result.stats["finish_reason"] == "finished"
+    assert len(result.items) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"apigw: cannot serve metrics on 127.0.0.1:{port} (APIGW_METRICS_HOST, APIGW_METRICS_PORT)"
+    ), errors
+    assert result.crawler.apigw_ops.port is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_a_port_nor_a_multiprocess_dir_there_are_no_metrics(sandbox, tmp_path):
+    settings = gateway_settings(sandbox, tmp_path)
+    result = await run_crawl(ItemsSpider, settings, items=[{"artist": "A", "title": "B"}])
+    assert Gateway.for_crawler(result.crawler).metrics is None
+    assert not hasattr(result.crawler, "apigw_ops")
+    assert len(result.items) == 1
