@@ -15,7 +15,9 @@ RETRY_PRIORITY = 550
 THROTTLE_PRIORITY = 560
 BREAKER_PRIORITY = 570
 PIPELINE_PRIORITY = 500
-#: Extension order of the progress line and the coverage report (no dependency between them).
+#: ``EXTENSIONS`` order of the operations extension (``/metrics``...), the progress line and
+#: the coverage report (no dependency between them).
+OPS_PRIORITY = 500
 PROGRESS_PRIORITY = 500
 COVERAGE_PRIORITY = 500
 
@@ -28,8 +30,9 @@ class Addon:
     ``DOWNLOADER_MIDDLEWARES`` (ours at 550/560/570), ``DOWNLOADER_MIDDLEWARES_BASE`` (Scrapy's
     ``RetryMiddleware`` set to None, as a replacement at the same order requires) and
     ``ITEM_PIPELINES`` (the pipeline at 500, unless ``APIGW_PIPELINE_ENABLED = False``) and
-    ``EXTENSIONS`` (the progress line and the coverage report, at 500; each is off by its own
-    settings).
+    ``EXTENSIONS`` (:class:`~scrapy_apigw.ops.extension.OpsExtension`: ``/metrics`` with
+    ``APIGW_METRICS_PORT``; the progress line and the coverage report; all at 500, each off by
+    its own settings).
     """
 
     def update_settings(self, settings: BaseSettings) -> None:
@@ -54,6 +57,7 @@ class Addon:
             TokenBucketThrottleMiddleware,
         )
         from scrapy_apigw.ops.coverage import CoverageExtension
+        from scrapy_apigw.ops.extension import OpsExtension
         from scrapy_apigw.ops.progress import ProgressExtension
         from scrapy_apigw.pipelines import APIEnrichmentPipeline
 
@@ -67,6 +71,7 @@ class Addon:
         ):
             settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", cls, priority)
         for ext, priority in (
+            (OpsExtension, OPS_PRIORITY),
             (ProgressExtension, PROGRESS_PRIORITY),
             (CoverageExtension, COVERAGE_PRIORITY),
         ):

@@ -112,6 +112,10 @@ class GatewaySettings:
         report_path: ``APIGW_REPORT_PATH``: file the coverage report is written to as JSON at
             the end of the crawl (``%(name)s``: the spider's name, ``%(time)s``: the UTC start
             time); None writes none.
+        metrics_port: ``APIGW_METRICS_PORT``: the crawl serves ``/metrics`` (Prometheus) on
+            this TCP port (0 = any free port, logged); None (default) serves nothing.
+        metrics_host: ``APIGW_METRICS_HOST``: the address it listens on (default
+            ``127.0.0.1``: this machine only).
     """
 
     enabled: bool = True
@@ -140,6 +144,8 @@ class GatewaySettings:
     batch_window: float = DEFAULT_BATCH_WINDOW
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL
     report_path: str | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         for name, value in (
@@ -235,6 +241,10 @@ class GatewaySettings:
                 DEFAULT_PROGRESS_INTERVAL,
             ),
             report_path=read(settings, "APIGW_REPORT_PATH", v.optional(v.text), None),
+            metrics_port=read(
+                settings, "APIGW_METRICS_PORT", v.optional(v.whole(minimum=0, maximum=65535)), None
+            ),
+            metrics_host=read(settings, "APIGW_METRICS_HOST", v.text, "127.0.0.1"),
         )
 
     def credential(self, provider: str, name: str) -> Any:
