@@ -15,6 +15,8 @@ RETRY_PRIORITY = 550
 THROTTLE_PRIORITY = 560
 BREAKER_PRIORITY = 570
 PIPELINE_PRIORITY = 500
+#: ``EXTENSIONS`` order of the operations extension (``/metrics``...).
+OPS_PRIORITY = 500
 
 
 class Addon:
@@ -24,7 +26,9 @@ class Addon:
     Settings it writes (entries already present, e.g. set by the project, are kept):
     ``DOWNLOADER_MIDDLEWARES`` (ours at 550/560/570), ``DOWNLOADER_MIDDLEWARES_BASE`` (Scrapy's
     ``RetryMiddleware`` set to None, as a replacement at the same order requires) and
-    ``ITEM_PIPELINES`` (the pipeline at 500, unless ``APIGW_PIPELINE_ENABLED = False``).
+    ``ITEM_PIPELINES`` (the pipeline at 500, unless ``APIGW_PIPELINE_ENABLED = False``) and
+    ``EXTENSIONS`` (:class:`~scrapy_apigw.ops.extension.OpsExtension` at 500: ``/metrics``
+    with ``APIGW_METRICS_PORT``; off by itself otherwise).
     """
 
     def update_settings(self, settings: BaseSettings) -> None:
@@ -48,6 +52,7 @@ class Addon:
             RetryAfterMiddleware,
             TokenBucketThrottleMiddleware,
         )
+        from scrapy_apigw.ops.extension import OpsExtension
         from scrapy_apigw.pipelines import APIEnrichmentPipeline
 
         settings.set_in_component_priority_dict(
@@ -59,6 +64,7 @@ class Addon:
             (CircuitBreakerMiddleware, BREAKER_PRIORITY),
         ):
             settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", cls, priority)
+        settings.setdefault_in_component_priority_dict("EXTENSIONS", OpsExtension, OPS_PRIORITY)
         if config.pipeline_enabled:
             settings.setdefault_in_component_priority_dict(
                 "ITEM_PIPELINES", APIEnrichmentPipeline, PIPELINE_PRIORITY

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
     from scrapy_apigw.fleet.limiter import BreakerTicket, SharedLimits
     from scrapy_apigw.fleet.store import BreakerDecision, BreakerLimits, FleetStore, RateLimits
+    from scrapy_apigw.ops.metrics import GatewayMetrics
     from scrapy_apigw.sandbox import Sandbox
 
 logger = logging.getLogger(__name__)
@@ -242,6 +243,9 @@ class Gateway:
             for name, config in settings.providers.items()
             if config.enabled
         }
+        #: the Prometheus metrics (``APIGW_METRICS_PORT`` or ``PROMETHEUS_MULTIPROC_DIR``),
+        #: fed where the ``apigw/*`` stats are counted; None when neither is set
+        self.metrics: GatewayMetrics | None = self._open_metrics()
         #: the fleet's shared limits (``APIGW_SHARED_LIMITS``), made by :meth:`open`
         self.shared: SharedLimits | None = None
         self._rate_limits: dict[str, RateLimits] = {}
@@ -258,6 +262,19 @@ class Gateway:
         crawler.signals.connect(self.close, signal=signals.spider_closed)
 
     # -- construction -----------------------------------------------------------------------
+
+    def _open_metrics(self) -> GatewayMetrics | None:
+        from scrapy_apigw.ops.metrics import multiprocess_dir
+
+        if self.settings.metrics_port is None and multiprocess_dir() is None:
+            return None
+        from scrapy_apigw.ops.metrics import GatewayMetrics, metrics_for_process
+
+        metrics = metrics_for_process() if multiprocess_dir() else GatewayMetrics()
+        metrics.start(
+            (name, state.bucket.rate, state.bucket.burst) for name, state in self.states.items()
+        )
+        return metrics
 
     @classmethod
     def for_crawler(cls, crawler: Crawler) -> Gateway:
@@ -334,6 +351,8 @@ class Gateway:
                 # The final effective values, changed or not, of every provider used.
                 self.stats.set_value(f"apigw/{name}/rate/effective", state.bucket.rate)
                 self.stats.set_value(f"apigw/{name}/burst/effective", state.bucket.burst)
+            if self.metrics is not None:
+                self.metrics.set_rate(name, state.bucket.rate)
         shared, self.shared = self.shared, None
         if shared is not None:
             await shared.stop()
@@ -501,6 +520,9 @@ class Gateway:
         if waited > 0.001:
             self._inc(state, "throttle/waits")
             self._inc(state, "throttle/wait_ms", round(waited * 1000))
+        if self.metrics is not None:
+            self.metrics.observe_wait(state.name, waited)
+            self.metrics.set_tokens(state.name, max(0.0, state.bucket.tokens))
         return waited
 
     def pause(
@@ -547,7 +569,14 @@ class Gateway:
             raise CircuitOpenError(state.name, state.breaker.retry_in())
 
     def record_breaker(self, state: ProviderState, outcome: Outcome) -> None:
-        """Feed one exchange's outcome to the breaker (4xx and rate limits are ignored)."""
+        """Feed one exchange's outcome to the breaker (4xx and rate limits are ignored); a
+        failure is counted (``apigw/<provider>/breaker/failures``)."""
+        if outcome.breaker_failure:
+            self._inc(state, "breaker/failures")
+        self._feed_breaker(state, outcome)
+
+    @staticmethod
+    def _feed_breaker(state: ProviderState, outcome: Outcome) -> None:
         if outcome.breaker_failure:
             state.breaker.record_failure()
         elif outcome.breaker_success:
@@ -600,6 +629,8 @@ class Gateway:
         if ticket is None or not ticket.shared:
             self.record_breaker(state, outcome)
             return
+        if outcome.breaker_failure:
+            self._inc(state, "breaker/failures")
         op = (
             "failure"
             if outcome.breaker_failure
@@ -608,7 +639,7 @@ class Gateway:
             else "ignored"
         )
         if await self._fleet_breaker(state, op, ticket.permit) is None:
-            self.record_breaker(state, outcome)
+            self._feed_breaker(state, outcome)
 
     async def _fleet_breaker(
         self, state: ProviderState, op: str, permit: str | None = None
@@ -670,7 +701,7 @@ class Gateway:
         return cut
 
     def _on_transition(self, provider: str, old: BreakerState, new: BreakerState) -> None:
-        self.stats.inc_value(f"apigw/{provider}/breaker/{new.value}")
+        self.inc(f"{provider}/breaker/{new.value}")
         if new is BreakerState.OPEN:
             timeout = self.settings.providers[provider].open_timeout
             logger.warning(
@@ -730,6 +761,7 @@ class Gateway:
         is then set on :attr:`clock`.
         """
         self._inc(state, f"responses/{outcome.value}")
+        self.observe_response_time(state, sent_at)
         now = self.wall()
         retry_after = parse_retry_after(headers.get("retry-after"), now, headers.get("date"))
         announced = (
@@ -880,6 +912,8 @@ class Gateway:
         if rate != bucket.rate:
             bucket.set_rate(rate)
             self.stats.set_value(f"apigw/{state.name}/rate/effective", rate)
+            if self.metrics is not None:
+                self.metrics.set_rate(state.name, rate)
         if burst != bucket.burst:
             bucket.set_burst(burst)
             self.stats.set_value(f"apigw/{state.name}/burst/effective", burst)
@@ -932,11 +966,31 @@ class Gateway:
     # -- stats ------------------------------------------------------------------------------
 
     def _inc(self, state: ProviderState, key: str, value: int = 1) -> None:
-        self.stats.inc_value(f"apigw/{state.name}/{key}", value)
+        self.inc(f"{state.name}/{key}", value)
 
     def inc(self, key: str, value: int = 1) -> None:
-        """Increment the ``apigw/<key>`` stat."""
+        """Increment the ``apigw/<key>`` stat, and the metric that mirrors it (if any: see
+        :meth:`~scrapy_apigw.ops.metrics.GatewayMetrics.count`)."""
         self.stats.inc_value(f"apigw/{key}", value)
+        if self.metrics is not None:
+            self.metrics.count(key, value)
+
+    def retried(self, state: ProviderState, outcome: Outcome) -> None:
+        """Count one retry of an exchange that ended with *outcome* (``apigw/<provider>/retries``
+        and ``.../retries/<outcome>``), on either path."""
+        self._inc(state, "retries")
+        self._inc(state, f"retries/{outcome.value}")
+
+    def retries_ended(self, state: ProviderState, answered: bool) -> None:
+        """A call or request retried at least once got an answer (*answered*:
+        ``apigw/<provider>/retry/succeeded``) or gave up (``.../retry/gave_up``)."""
+        self._inc(state, "retry/succeeded" if answered else "retry/gave_up")
+
+    def observe_response_time(self, state: ProviderState, sent_at: float | None) -> None:
+        """Observe the response time of an exchange sent at *sent_at* (:attr:`clock`
+        seconds; None: unknown, nothing observed) and answered now."""
+        if self.metrics is not None and sent_at is not None:
+            self.metrics.observe_response(state.name, max(0.0, self.clock() - sent_at))
 
 
 #: Providers that announce their quota in headers, and the header prefix (lower case).

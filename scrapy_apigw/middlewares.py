@@ -249,6 +249,7 @@ class CircuitBreakerMiddleware(_GatewayComponent):
         if _is_network_error(exception):
             await self.gateway.fleet_record_breaker(state, Outcome.NETWORK_ERROR, ticket)
             self.gateway.inc(f"{state.name}/responses/{Outcome.NETWORK_ERROR.value}")
+            self.gateway.observe_response_time(state, request.meta.get(META_SENT_AT))
         else:
             # releases a probe permit
             await self.gateway.fleet_record_breaker(state, Outcome.CLIENT_ERROR, ticket)
@@ -295,6 +296,8 @@ class RetryAfterMiddleware(RetryMiddleware):
         verdict = response_verdict(self.gateway, state, response, request)
         outcome = verdict.outcome
         if not state.retries(outcome, response.status):
+            if request.meta.get("retry_times", 0):
+                self.gateway.retries_ended(state, answered=True)
             return response
         headers = response_headers(response)
         retry_after = parse_retry_after(
@@ -313,9 +316,14 @@ class RetryAfterMiddleware(RetryMiddleware):
         state = self._provider(request)
         if state is None:
             return super().process_exception(request, exception)
-        if isinstance(exception, ApiGatewayError) or request.meta.get("dont_retry", False):
+        if request.meta.get("dont_retry", False):
             return None
-        if not isinstance(exception, self.exceptions_to_retry):
+        if isinstance(exception, ApiGatewayError) or not isinstance(
+            exception, self.exceptions_to_retry
+        ):
+            if request.meta.get("retry_times", 0):
+                assert self.gateway is not None
+                self.gateway.retries_ended(state, answered=False)
             return None
         return self._retry_provider(request, state, exception, Outcome.NETWORK_ERROR, None)
 
@@ -340,6 +348,8 @@ class RetryAfterMiddleware(RetryMiddleware):
                 self.gateway.rate_limited_error(state, retry_after),
                 redact_url(request.url),
             )
+            if attempt > 1:
+                self.gateway.retries_ended(state, answered=False)
             return None
         retry = get_retry_request(
             request,
@@ -350,10 +360,12 @@ class RetryAfterMiddleware(RetryMiddleware):
             give_up_log_level=request.meta.get("give_up_log_level", self.give_up_log_level),
         )
         if retry is None:
+            if attempt > 1:
+                self.gateway.retries_ended(state, answered=False)
             return None
         # Held by the throttle middleware, so the wait holds no download slot.
         retry.meta[META_NOT_BEFORE] = self.gateway.wall() + delay
-        self.gateway.inc(f"{state.name}/retries")
+        self.gateway.retried(state, outcome)
         return retry
 
 

@@ -94,13 +94,17 @@ class APIEnrichmentPipeline:
                 # Nothing to look up: the item is otherwise untouched.
                 self._set_status(adapter, STATUS_SKIPPED)
                 return item
+            started = self.gateway.clock()
             enrichment = await self._enrich(self.waterfall, track)
+            if self.gateway.metrics is not None:
+                self.gateway.metrics.observe_item(self.gateway.clock() - started)
             write_fields(adapter, enrichment.item_fields())
-            self.stats.inc_value(f"apigw/items/{enrichment.status}")
+            inc = self.gateway.inc  # the stat, and the metric mirroring it
+            inc(f"items/{enrichment.status}")
             for name, result in enrichment.results.items():
-                self.stats.inc_value(f"apigw/{name}/results/{result.status}")
+                inc(f"{name}/results/{result.status}")
                 for reason, saved in result.calls_saved.items():
-                    self.stats.inc_value(f"apigw/{name}/calls_saved/{reason}", saved)
+                    inc(f"{name}/calls_saved/{reason}", saved)
         except Exception as exc:
             logger.exception("apigw: enrichment of an item failed; the item is kept as is")
             self._set_status(adapter, STATUS_FAILED, {"pipeline": type(exc).__name__})
@@ -121,8 +125,8 @@ class APIEnrichmentPipeline:
             if self.transport is not None:
                 self.transport.batcher.settle()  # the others may be waiting for this one
         if run.reason is not None:
-            self.stats.inc_value(
-                "apigw/items/interrupted" if run.reason == INTERRUPTED else "apigw/items/timed_out"
+            self.gateway.inc(
+                "items/interrupted" if run.reason == INTERRUPTED else "items/timed_out"
             )
         return waterfall.verdict(results, run.reason)
 
@@ -138,7 +142,7 @@ class APIEnrichmentPipeline:
         if errors:
             values["enrichment_errors"] = errors
         write_fields(adapter, values)
-        self.stats.inc_value(f"apigw/items/{status}")
+        self.gateway.inc(f"items/{status}")
 
     def _clients(self) -> list[ProviderClient]:
         clients = []
@@ -175,7 +179,9 @@ class APIEnrichmentPipeline:
             # degraded ones included. cache/error and cache/skipped (backend failing, or
             # skipped for a while after failures) say why; they count writes too.
             if event != "miss":
-                self.stats.inc_value(f"apigw/{provider}/cache/{event}")
+                self.gateway.inc(f"{provider}/cache/{event}")
+
+        metrics = self.gateway.metrics
 
         cache = await open_cache(
             self.settings.redis_url,
@@ -183,6 +189,7 @@ class APIEnrichmentPipeline:
             namespace=self.settings.cache_namespace,
             redis_timeout=self.settings.cache_timeout,
             on_event=on_event,
+            on_error=metrics.cache_error if metrics is not None else None,
             stale_ttl=self.settings.stale_ttl,
         )
         # Which cache a crawl uses is the first question when answers are not reused (a

@@ -105,6 +105,10 @@ class GatewaySettings:
         batch_window: ``APIGW_BATCH_WINDOW``: seconds a batch of single-ID lookups (Spotify
             audio features and tracks, MusicBrainz ISRCs) collects after its first lookup
             before it is sent (sooner when full); 0 sends every lookup alone.
+        metrics_port: ``APIGW_METRICS_PORT``: the crawl serves ``/metrics`` (Prometheus) on
+            this TCP port (0 = any free port, logged); None (default) serves nothing.
+        metrics_host: ``APIGW_METRICS_HOST``: the address it listens on (default
+            ``127.0.0.1``: this machine only).
     """
 
     enabled: bool = True
@@ -131,6 +135,8 @@ class GatewaySettings:
     refusal_ttl: float = DEFAULT_REFUSAL_TTL
     stale_ttl: float = DEFAULT_STALE_TTL
     batch_window: float = DEFAULT_BATCH_WINDOW
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         for name, value in (
@@ -219,6 +225,10 @@ class GatewaySettings:
                 v.number(minimum=0, below=60, unit="s"),
                 DEFAULT_BATCH_WINDOW,
             ),
+            metrics_port=read(
+                settings, "APIGW_METRICS_PORT", v.optional(v.whole(minimum=0, maximum=65535)), None
+            ),
+            metrics_host=read(settings, "APIGW_METRICS_HOST", v.text, "127.0.0.1"),
         )
 
     def credential(self, provider: str, name: str) -> Any:

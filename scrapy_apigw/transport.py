@@ -214,6 +214,9 @@ class Transport:
         ttl = state.config.ttl(call.data_type)
         if self.cache is not None and ttl > 0:
             cached = await self.cache.get(call)
+            metrics = self.gateway.metrics
+            if metrics is not None:  # cache/hit is counted by the cache's on_event
+                metrics.cache_lookup(state.name, call.data_type, cached is not None)
             if cached is not None:
                 return cached
             self.gateway.inc(f"{state.name}/cache/miss")
@@ -498,35 +501,44 @@ class Transport:
     ) -> Attempt:
         attempt = 0
         last: Attempt | None = None
-        while True:
-            if run is not None:
-                run.check(state.name)
-            try:
-                result = await send()
-            except CircuitOpenError as exc:
-                if last is None:
-                    raise
-                # This call's own failures opened the circuit: name them, not just the circuit.
-                reason = f"{last.describe()} after {attempt - 1} retries, then {exc.reason}"
-                raise ProviderUnavailable(state.name, reason) from None
-            if run is not None:
-                # Under a non-asyncio reactor a cancelled exchange comes back as a network
-                # error: it must not be retried for an item that has ended.
-                run.check(state.name)
-            last = result
-            if not state.retries(result.outcome, result.status):
-                return result
-            attempt += 1
-            delay = self.gateway.retry_delay(state, result.outcome, attempt, result.retry_after)
-            if delay is None:
-                raise self.gateway.rate_limited_error(state, result.retry_after)
-            if not state.policy.should_retry(result.outcome, attempt):
-                raise ProviderUnavailable(
-                    state.name, f"{result.describe()} after {attempt - 1} retries"
-                )
-            self.gateway.inc(f"{state.name}/retries")
-            if delay > 0:
-                await self.gateway.sleep(state, delay)
+        retried = False  # a retry was made: its end is counted (retry/succeeded, gave_up)
+        try:
+            while True:
+                if run is not None:
+                    run.check(state.name)
+                try:
+                    result = await send()
+                except CircuitOpenError as exc:
+                    if last is None:
+                        raise
+                    # This call's own failures opened the circuit: name them, not just it.
+                    reason = f"{last.describe()} after {attempt - 1} retries, then {exc.reason}"
+                    raise ProviderUnavailable(state.name, reason) from None
+                if run is not None:
+                    # Under a non-asyncio reactor a cancelled exchange comes back as a network
+                    # error: it must not be retried for an item that has ended.
+                    run.check(state.name)
+                last = result
+                if not state.retries(result.outcome, result.status):
+                    if retried:
+                        self.gateway.retries_ended(state, answered=True)
+                    return result
+                attempt += 1
+                delay = self.gateway.retry_delay(state, result.outcome, attempt, result.retry_after)
+                if delay is None:
+                    raise self.gateway.rate_limited_error(state, result.retry_after)
+                if not state.policy.should_retry(result.outcome, attempt):
+                    raise ProviderUnavailable(
+                        state.name, f"{result.describe()} after {attempt - 1} retries"
+                    )
+                self.gateway.retried(state, result.outcome)
+                retried = True
+                if delay > 0:
+                    await self.gateway.sleep(state, delay)
+        except Exception:
+            if retried:
+                self.gateway.retries_ended(state, answered=False)
+            raise
 
     async def _attempt(
         self,

@@ -78,6 +78,8 @@ class ResponseCache:
             :class:`~.embedded.EmbeddedCacheBackend`).
         namespace: first part of every key; lets several projects share one Redis.
         on_event: called with ``(event, provider)`` for stats; exceptions it raises propagate.
+        on_error: called with ``(provider, operation)`` besides the ``"error"`` event:
+            ``"read"`` or ``"write"``, the backend operation that failed (for metrics).
         failure_threshold: consecutive backend failures before the backend is skipped, >= 1.
         retry_after: seconds to skip the backend, and the minimum gap between two warnings.
         clock: monotonic clock, seconds (injectable for tests).
@@ -93,6 +95,7 @@ class ResponseCache:
         *,
         namespace: str = "apigw",
         on_event: Callable[[str, str], None] | None = None,
+        on_error: Callable[[str, str], None] | None = None,
         failure_threshold: int = 3,
         retry_after: float = 5.0,
         clock: Clock = time.monotonic,
@@ -106,6 +109,7 @@ class ResponseCache:
         self._wall_clock = wall_clock
         self.namespace = namespace
         self._on_event = on_event
+        self._on_error = on_error
         self._retry_after = retry_after
         self._clock = clock
         self._breaker = CircuitBreaker(
@@ -253,7 +257,7 @@ class ResponseCache:
             await self._open_backend()
             value = await self.backend.get(key)
         except Exception as exc:
-            self._failed(exc, provider)
+            self._failed(exc, provider, "read")
             return False, None
         self._breaker.record_success()
         return True, value
@@ -267,7 +271,7 @@ class ResponseCache:
             await self._open_backend()
             await self.backend.set(key, value, ttl)
         except Exception as exc:
-            self._failed(exc, provider)
+            self._failed(exc, provider, "write")
             return False
         self._breaker.record_success()
         return True
@@ -326,9 +330,11 @@ class ResponseCache:
             # behind is dropped again next time.
             logger.debug("Could not delete corrupt cache entry %s: %s", key, exc)
 
-    def _failed(self, exc: Exception, provider: str) -> None:
+    def _failed(self, exc: Exception, provider: str, operation: str) -> None:
         self._breaker.record_failure()
         self._emit("error", provider)
+        if self._on_error is not None:
+            self._on_error(provider, operation)
         self._warn(exc)
 
     def _warn(self, exc: Exception) -> None:

@@ -227,6 +227,15 @@ BAD_SETTINGS = [
         "APIGW_SANDBOX_PORT = 70000: expected a whole number >= 0 and <= 65535",
     ),
     (
+        {"APIGW_METRICS_PORT": 70000},
+        "APIGW_METRICS_PORT = 70000: expected a whole number >= 0 and <= 65535",
+    ),
+    (
+        {"APIGW_METRICS_PORT": "http"},
+        "APIGW_METRICS_PORT = 'http': expected a whole number >= 0 and <= 65535",
+    ),
+    ({"APIGW_METRICS_HOST": 127}, "APIGW_METRICS_HOST = 127: expected a non-empty string"),
+    (
         {"APIGW_SANDBOX_URL": "localhost:8000"},
         "APIGW_SANDBOX_URL = 'localhost:8000': expected an http(s) URL with a host",
     ),
