@@ -248,4 +248,6 @@ def test_outage_fires_circuit_breaker_open_and_every_panel_has_data(sandbox, pro
     except BaseException:
         crawl.kill()
         raise
+    finally:
+        sandbox.reset()  # the session's sandbox: no fault outlives this test
     crawl.release()
