@@ -257,6 +257,24 @@ class GatewayMetrics:
             self._child(self.breaker_state, name).set(0)
             self._child(self.effective_rate, name).set(rate)
             self._child(self.tokens, name).set(burst)
+            # Counters exist at 0 from the start: a series first seen with its final value
+            # has no increase for rate() to see (a short crawl between two scrapes).
+            for status in ("allowed", "throttled", "rejected"):
+                self._child(self.requests, name, status)
+            for counter in (
+                self.breaker_failures,
+                self.breaker_opens,
+                self.breaker_recoveries,
+                self.breaker_rejected,
+                self.retry_success,
+                self.retry_failures,
+                self.stale_served,
+                self.pauses,
+                self.rate_decreases,
+            ):
+                self._child(counter, name)
+        for status in ("completed", "partial", "failed", "skipped"):
+            self._child(self.tracks_enriched, status)
 
     # -- the hot path -----------------------------------------------------------------------
 
