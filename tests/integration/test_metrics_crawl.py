@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from conftest import gateway_settings, run_crawl
+from exposition import Samples
 from scrapy import signals
 from spiders import ItemsSpider, UrlsSpider
 
@@ -30,34 +31,6 @@ OUTCOMES = (
     "network_error",
     "malformed",
 )
-
-
-def parse_exposition(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """``{(sample name, labels): value}`` of a Prometheus text exposition."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-class Samples:
-    def __init__(self, text: str) -> None:
-        self.values = parse_exposition(text)
-
-    def get(self, name: str, **labels: str) -> float:
-        """The sample's value; 0 when absent (a labelled counter never incremented)."""
-        return self.values.get((name, frozenset(labels.items())), 0.0)
-
-    def total(self, name: str, **labels: str) -> float:
-        """Sum over the samples of *name* whose labels include *labels*."""
-        wanted = set(labels.items())
-        return sum(v for (n, lab), v in self.values.items() if n == name and wanted <= lab)
-
-    def has(self, name: str, **labels: str) -> bool:
-        return (name, frozenset(labels.items())) in self.values
 
 
 def stat(stats: dict[str, Any], key: str) -> float:

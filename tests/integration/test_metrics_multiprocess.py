@@ -4,77 +4,21 @@ directory) exposes their counters summed, after the three have ended."""
 
 from __future__ import annotations
 
-import os
-import queue
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import threading
-import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_PROJECT, WORKTREE, example_crawl_command, example_crawl_env
-from test_metrics_crawl import Samples
+from conftest import EXAMPLE_PROJECT, example_crawl_command, example_crawl_env
+from exposition import Samples, Serve, scrape
 
 PROMTOOL = shutil.which("promtool")
 #: One stat a line in Scrapy's "Dumping Scrapy stats" (pprint of the stats dict).
 STAT_LINE = re.compile(r"'(apigw/[^']+)': (\d+)[,}]")
-SERVING = re.compile(r"metrics at http://127\.0\.0\.1:(\d+)/metrics")
 JOBS = 3
-
-
-class Serve:
-    """``python -m scrapy_apigw.ops.cli serve`` (the ``apigw`` console script's code)."""
-
-    def __init__(self, directory: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(WORKTREE)}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "scrapy_apigw.ops.cli", "serve"),
-                *("--port", "0", "--multiproc-dir", str(directory)),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.put(line)
-
-    def port(self, timeout: float = 120.0) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=1.0)
-            except queue.Empty:
-                assert self.process.poll() is None, "".join(self.log)
-                continue
-            self.log.append(line)
-            if match := SERVING.search(line):
-                return int(match.group(1))
-        raise AssertionError(f"apigw serve did not start: {''.join(self.log)}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def start_job(tmp_path: Path, n: int, sandbox: Any, directory: Path) -> subprocess.Popen[bytes]:
@@ -100,12 +44,6 @@ def dumped_stats(log: str) -> dict[str, int]:
     dump = log.split("Dumping Scrapy stats:", 1)
     assert len(dump) == 2, log[-3000:]
     return {key: int(value) for key, value in STAT_LINE.findall(dump[1])}
-
-
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
-        assert response.status == 200
-        return str(response.read().decode("utf-8"))
 
 
 @pytest.mark.timeout(600)
