@@ -105,6 +105,8 @@ class GatewaySettings:
         batch_window: ``APIGW_BATCH_WINDOW``: seconds a batch of single-ID lookups (Spotify
             audio features and tracks, MusicBrainz ISRCs) collects after its first lookup
             before it is sent (sooner when full); 0 sends every lookup alone.
+        admin_token: ``APIGW_ADMIN_TOKEN`` (else the environment variable of that name): the
+            bearer token every ``/admin`` request needs; None turns ``/admin`` off.
     """
 
     enabled: bool = True
@@ -131,6 +133,7 @@ class GatewaySettings:
     refusal_ttl: float = DEFAULT_REFUSAL_TTL
     stale_ttl: float = DEFAULT_STALE_TTL
     batch_window: float = DEFAULT_BATCH_WINDOW
+    admin_token: Secret | None = None
 
     def __post_init__(self) -> None:
         for name, value in (
@@ -219,6 +222,7 @@ class GatewaySettings:
                 v.number(minimum=0, below=60, unit="s"),
                 DEFAULT_BATCH_WINDOW,
             ),
+            admin_token=_read_admin_token(settings, env),
         )
 
     def credential(self, provider: str, name: str) -> Any:
@@ -438,6 +442,13 @@ def _read_credentials(
         if agent and user_agent_problem(agent) is None:
             result["musicbrainz"] = {"user_agent": agent}
     return result
+
+
+def _read_admin_token(settings: BaseSettings, env: Mapping[str, str]) -> Secret | None:
+    """``APIGW_ADMIN_TOKEN``, else the environment variable of the same name (the way to keep
+    it out of Scrapyd's job arguments); None (``/admin`` off) when neither is set."""
+    value = read(settings, "APIGW_ADMIN_TOKEN", v.credential, None) or env.get("APIGW_ADMIN_TOKEN")
+    return Secret(value) if value else None
 
 
 def _read_waterfall(settings: BaseSettings, providers: Mapping[str, Any]) -> tuple[str, ...]:
