@@ -138,8 +138,10 @@ class OpsState:
         where it is the only source), ``redis``, ``adapters`` and ``circuit_breakers``."""
         redis = await self._redis_health()
         breakers: dict[str, Any] = {}
+        redis_failing = redis["status"] == "unavailable"
         for name in sorted(self.providers):
-            breakers[name] = await self._breaker(name, quiet=True)
+            # Redis just failed to answer: one timeout per report, not one per provider.
+            breakers[name] = await self._breaker(name, quiet=True, skip_fleet=redis_failing)
         adapters = {
             name: {
                 "enabled": True,
@@ -149,7 +151,6 @@ class OpsState:
             for name, config in sorted(self.providers.items())
         }
         states = [view.get("state") for view in breakers.values()]
-        redis_failing = redis["status"] == "unavailable"
         if (redis_failing and self.mode == "redis") or (
             states and all(s == "open" for s in states)
         ):
@@ -344,11 +345,17 @@ class OpsState:
             }
         return {"status": "ok", "shared_limits": True, "fleet": self.fleet}
 
-    async def _breaker(self, provider: str, quiet: bool = False) -> dict[str, Any]:
+    async def _breaker(
+        self, provider: str, quiet: bool = False, skip_fleet: bool = False
+    ) -> dict[str, Any]:
         config = self.providers[provider]
         local = self.local(provider)
         local_view = _local_breaker(local, self._wall) if local is not None else None
         store = self.store
+        if store is not None and skip_fleet:
+            if local_view is not None:
+                return {**local_view, "fleet_error": "Redis unavailable"}
+            return {"state": None, "source": None, "error": "Redis unavailable"}
         if store is None:
             if local_view is None:
                 if quiet:
