@@ -143,9 +143,11 @@ class OpsState:
             # Redis just failed to answer: one timeout per report, not one per provider.
             breakers[name] = await self._breaker(name, quiet=True, skip_fleet=redis_failing)
         adapters = {
+            # No URL: a user-configured one could hold a credential.
             name: {
                 "enabled": True,
-                "base_url": config.base_url,
+                "rate": config.rate,
+                "burst": config.burst,
                 "circuit": breakers[name].get("state"),
             }
             for name, config in sorted(self.providers.items())
