@@ -33,7 +33,8 @@ Action = Callable[[Any], Awaitable[Any]]
 def register(subparsers: Any) -> None:
     """Add ``breakers``, ``rate-limits``, ``cache`` and ``health`` to the ``apigw`` parser's
     *subparsers* (each with ``set_defaults(func=...)`` returning the exit status)."""
-    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: an option given before the action is not reset by the action's parser.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--redis-url", help="Redis of the fleet (default: APIGW_REDIS_URL)")
     common.add_argument("--fleet", help="fleet name (default: APIGW_FLEET, else the namespace)")
     common.add_argument("--namespace", help="key prefix (default: APIGW_CACHE_NAMESPACE, apigw)")

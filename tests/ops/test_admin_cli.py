@@ -34,7 +34,7 @@ def test_breakers_and_rate_limits_list_and_reset(redis_url: str, redis_server: R
     redis_server.command(
         "HSET", key, "state", "open", "failures", "5", "open_until", str(10**18), "opened", "1"
     )
-    listed = apigw("breakers", "list", "--redis-url", redis_url)
+    listed = apigw("breakers", "--redis-url", redis_url, "list")  # options go anywhere
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)[MB]["state"] == "open"
     reset = apigw("breakers", "reset", MB, "--redis-url", redis_url)
