@@ -59,6 +59,7 @@ from scrapy_apigw.waits import Waits
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from scrapy_apigw.cache import ResponseCache
     from scrapy_apigw.fleet.limiter import BreakerTicket, SharedLimits
     from scrapy_apigw.fleet.store import BreakerDecision, BreakerLimits, FleetStore, RateLimits
     from scrapy_apigw.ops.metrics import GatewayMetrics
@@ -248,6 +249,8 @@ class Gateway:
         self.metrics: GatewayMetrics | None = self._open_metrics()
         #: the fleet's shared limits (``APIGW_SHARED_LIMITS``), made by :meth:`open`
         self.shared: SharedLimits | None = None
+        #: the enrichment pipeline's answer cache, once it is open (for the admin endpoints)
+        self.cache: ResponseCache | None = None
         self._rate_limits: dict[str, RateLimits] = {}
         #: providers whose local controller decreased while the fleet's write is pending
         self._unsettled: set[str] = set()
@@ -397,6 +400,7 @@ class Gateway:
         shared.on_adapt = self._fleet_adapted
         shared.on_rate_seen = self._fleet_rate_seen
         shared.on_adapt_failed = self._fleet_adapt_failed
+        shared.on_reset = self._fleet_reset
 
     def rate_limits(self, state: ProviderState) -> RateLimits:
         """*state*'s rate limits as the fleet shares them (the scaled config in sandbox mode)."""
@@ -417,6 +421,49 @@ class Gateway:
                 early=FLEET_EARLY,
             )
         return limits
+
+    # -- admin resets -----------------------------------------------------------------------
+
+    def reset_breaker(self, provider: str) -> None:
+        """Close this process's circuit of *provider* (admin use: the fleet's one is reset in
+        Redis by :mod:`scrapy_apigw.ops.state`). Logged at WARNING.
+
+        Raises:
+            KeyError: *provider* is not an enabled provider.
+        """
+        state = self.states[provider]
+        state.breaker.reset()
+        self.inc(f"{provider}/breaker/resets")
+        logger.warning("apigw: circuit for %s reset by an operator", provider)
+
+    def reset_limits(self, provider: str) -> None:
+        """Reset this process's rate-limit state of *provider* (admin use): the pause ends
+        (one token at once, refill from there), the rate-limit streak and any unavailable
+        period are forgotten, and the effective (adaptive) rate and burst are the configured
+        ones again. Waiting calls are re-checked at once. Logged at WARNING.
+
+        Raises:
+            KeyError: *provider* is not an enabled provider.
+        """
+        state = self.states[provider]
+        state.bucket.end_pause()
+        state.rate_limit_streak = 0
+        state.rate_limits.reset()
+        if state.adaptive is not None:
+            state.adaptive.reset()
+            self._set_rate(state, state.adaptive.rate, state.adaptive.burst)
+        state.pacer.wake()
+        self.inc(f"{provider}/rate_limit/resets")
+        logger.warning("apigw: rate limits of %s reset by an operator", provider)
+
+    def _fleet_reset(self, kind: str, provider: str) -> None:
+        # Another process (the admin API, the CLI) reset the fleet's state in Redis.
+        if provider not in self.states:
+            return
+        if kind == "breaker":
+            self.reset_breaker(provider)
+        elif kind == "limits":
+            self.reset_limits(provider)
 
     # -- graceful stop ----------------------------------------------------------------------
 

@@ -77,6 +77,16 @@ class Pacer:
                 self._timer.cancel()
             self._timer = None
 
+    def wake(self) -> None:
+        """Re-check the queue now (a pause was ended early, e.g. by an admin reset): release
+        whoever may go and re-arm the timer for the rest."""
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+        if self._queue:
+            self._release()
+
     def _delay(self) -> float:
         delay = self.bucket.time_until()
         if self.window is not None:

@@ -93,6 +93,7 @@ class APIEnrichmentPipeline:
         await self.gateway.open()
         if self.settings.cache_enabled:
             self.cache = await self._open_cache()
+            self.gateway.cache = self.cache
         else:
             logger.info("apigw: cache disabled (APIGW_CACHE_ENABLED = False)")
         self.transport = Transport(

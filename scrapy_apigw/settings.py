@@ -116,6 +116,8 @@ class GatewaySettings:
             this TCP port (0 = any free port, logged); None (default) serves nothing.
         metrics_host: ``APIGW_METRICS_HOST``: the address it listens on (default
             ``127.0.0.1``: this machine only).
+        admin_token: ``APIGW_ADMIN_TOKEN`` (else the environment variable of that name): the
+            bearer token every ``/admin`` request needs; None turns ``/admin`` off.
     """
 
     enabled: bool = True
@@ -146,6 +148,7 @@ class GatewaySettings:
     report_path: str | None = None
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    admin_token: Secret | None = None
 
     def __post_init__(self) -> None:
         for name, value in (
@@ -245,6 +248,7 @@ class GatewaySettings:
                 settings, "APIGW_METRICS_PORT", v.optional(v.whole(minimum=0, maximum=65535)), None
             ),
             metrics_host=read(settings, "APIGW_METRICS_HOST", v.text, "127.0.0.1"),
+            admin_token=_read_admin_token(settings, env),
         )
 
     def credential(self, provider: str, name: str) -> Any:
@@ -464,6 +468,13 @@ def _read_credentials(
         if agent and user_agent_problem(agent) is None:
             result["musicbrainz"] = {"user_agent": agent}
     return result
+
+
+def _read_admin_token(settings: BaseSettings, env: Mapping[str, str]) -> Secret | None:
+    """``APIGW_ADMIN_TOKEN``, else the environment variable of the same name (the way to keep
+    it out of Scrapyd's job arguments); None (``/admin`` off) when neither is set."""
+    value = read(settings, "APIGW_ADMIN_TOKEN", v.credential, None) or env.get("APIGW_ADMIN_TOKEN")
+    return Secret(value) if value else None
 
 
 def _read_waterfall(settings: BaseSettings, providers: Mapping[str, Any]) -> tuple[str, ...]:

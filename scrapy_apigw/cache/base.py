@@ -25,6 +25,8 @@ __all__ = [
     "decode_answer",
     "decode_entry",
     "encode_answer",
+    "generation_scope",
+    "parse_entry_key",
     "refusal_key",
 ]
 
@@ -106,8 +108,30 @@ def _check_no_credentials(call: ApiCall) -> None:
             )
 
 
-def cache_key(call: ApiCall, namespace: str = "apigw") -> str:
-    """Return the cache key of *call*: ``"{namespace}:v1:{provider}:{data_type}:{digest}"``.
+def generation_scope(provider: str, data_type: str) -> str:
+    """The name under which the cache generation of *provider*'s *data_type* answers is kept,
+    ``"{provider}:{data_type}"`` (each part percent-encoded as in :func:`cache_key`)."""
+    return f"{quote(provider, safe='')}:{quote(data_type, safe='')}"
+
+
+def parse_entry_key(rest: str) -> tuple[str, str, int] | None:
+    """``(provider, data_type, generation)`` of an answer's key with the
+    ``"{namespace}:v1:"`` prefix removed (see :func:`cache_key`); None for any other key (a
+    remembered refusal, the counters). Provider and data type stay percent-encoded."""
+    parts = rest.split(":")
+    if len(parts) == 3 and parts[1] != "refusal":
+        return parts[0], parts[1], 0
+    if len(parts) == 4 and parts[1] != "refusal" and parts[2][:1] == "g" and parts[2][1:].isdigit():
+        return parts[0], parts[1], int(parts[2][1:])
+    return None
+
+
+def cache_key(call: ApiCall, namespace: str = "apigw", generation: int = 0) -> str:
+    """Return the cache key of *call*: ``"{namespace}:v1:{provider}:{data_type}:{digest}"``,
+    or ``"{namespace}:v1:{provider}:{data_type}:g{generation}:{digest}"`` once the answers of
+    that provider and data type were invalidated (*generation* > 0, see
+    :meth:`~scrapy_apigw.cache.resilient.ResponseCache.invalidate`): an entry of an older
+    generation is never read again and simply expires.
 
     The digest is the first 32 hex digits (128 bits) of the SHA-256 of the canonical request:
     upper-case method, path, parameters sorted by name then value, headers with lower-cased names,
@@ -136,6 +160,8 @@ def cache_key(call: ApiCall, namespace: str = "apigw") -> str:
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
     provider = quote(call.provider, safe="")
     data_type = quote(call.data_type, safe="")
+    if generation:
+        return f"{namespace}:{KEY_VERSION}:{provider}:{data_type}:g{int(generation)}:{digest}"
     return f"{namespace}:{KEY_VERSION}:{provider}:{data_type}:{digest}"
 
 

@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS apigw_cache (
     expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS apigw_cache_expires_at ON apigw_cache (expires_at);
+CREATE TABLE IF NOT EXISTS apigw_counters (
+    name TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (name, field)
+) WITHOUT ROWID;
 """
 
 
@@ -97,6 +103,9 @@ class EmbeddedCacheBackend:
     """
 
     name = "embedded"
+    #: Seconds a process may use a cache generation it read before reading it again: 0, every
+    #: lookup reads it (a primary-key read of the same file, microseconds).
+    generation_max_age = 0.0
 
     def __init__(
         self,
@@ -195,6 +204,51 @@ class EmbeddedCacheBackend:
         """
         await self._write(self._delete, key)
 
+    async def counter(self, name: str, field: str) -> int:
+        """The counter *field* of the counters *name* (never expire), 0 if absent.
+
+        Raises:
+            CacheError: SQLite failed (disk error, lock timeout, not open).
+        """
+        reader = self._reader
+        if reader is not None and self._pool is not None and not self._writes_pending:
+            try:
+                return self._counter(reader, name, field)
+            except sqlite3.OperationalError:
+                pass  # locked: the worker waits for the lock
+            except sqlite3.Error as exc:
+                raise CacheError(f"sqlite {self.path}: {type(exc).__name__}: {exc}") from exc
+        return await self._run(lambda: self._counter(self._conn(), name, field))
+
+    async def add(self, name: str, increments: Mapping[str, int]) -> dict[str, int]:
+        """Add each increment to its counter of *name* (one transaction); return the new
+        values.
+
+        Raises:
+            CacheError: SQLite failed (disk error, lock timeout, not open).
+        """
+        self._writes_pending += 1
+        try:
+            return await self._run(self._add, name, dict(increments))
+        finally:
+            self._writes_pending -= 1
+
+    async def counters(self, name: str) -> dict[str, int]:
+        """Every counter of *name*.
+
+        Raises:
+            CacheError: SQLite failed (disk error, lock timeout, not open).
+        """
+        return await self._run(self._counters, name)
+
+    async def scan(self, prefix: str) -> list[str]:
+        """Every unexpired key starting with *prefix* (O(keys): admin statistics only).
+
+        Raises:
+            CacheError: SQLite failed (disk error, lock timeout, not open).
+        """
+        return await self._run(self._scan, prefix, self._clock())
+
     async def _write(self, func: Callable[..., None], *args: Any) -> None:
         # While a write is pending, lookups queue behind it on the worker (issued order).
         self._writes_pending += 1
@@ -270,6 +324,51 @@ class EmbeddedCacheBackend:
             "INSERT OR REPLACE INTO apigw_cache (key, value, expires_at) VALUES (?, ?, ?)",
             (key, sqlite3.Binary(value), expires_at),
         )
+
+    @staticmethod
+    def _counter(db: sqlite3.Connection, name: str, field: str) -> int:
+        row = db.execute(
+            "SELECT value FROM apigw_counters WHERE name = ? AND field = ?", (name, field)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _add(self, name: str, increments: dict[str, int]) -> dict[str, int]:
+        db = self._conn()
+        result = {}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for field, increment in increments.items():
+                db.execute(
+                    "INSERT INTO apigw_counters (name, field, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name, field) DO UPDATE SET value = value + excluded.value",
+                    (name, field, int(increment)),
+                )
+                result[field] = self._counter(db, name, field)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return result
+
+    def _counters(self, name: str) -> dict[str, int]:
+        rows = (
+            self._conn()
+            .execute("SELECT field, value FROM apigw_counters WHERE name = ?", (name,))
+            .fetchall()
+        )
+        return {str(field): int(value) for field, value in rows}
+
+    def _scan(self, prefix: str, now: float) -> list[str]:
+        # A range on the primary key: the prefix's keys sort between it and its successor.
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT key FROM apigw_cache WHERE key >= ? AND key < ? AND expires_at > ?",
+                (prefix, prefix + "\U0010ffff", now),
+            )
+            .fetchall()
+        )
+        return [str(row[0]) for row in rows]
 
     def _delete(self, key: str) -> None:
         self._conn().execute("DELETE FROM apigw_cache WHERE key = ?", (key,))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,10 @@ def parse_redis_url(url: str) -> RedisAddress:
     )
 
 
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
 def _load_ca_file(path: str | os.PathLike[str]) -> Any:
     from twisted.internet.ssl import Certificate, trustRootFromCertificates
 
@@ -134,6 +140,9 @@ class RedisCacheBackend:
     """
 
     name = "redis"
+    #: Seconds a process may use a cache generation it read before reading it again
+    #: (:class:`~.resilient.ResponseCache`): another process's invalidation is seen within it.
+    generation_max_age = 1.0
 
     def __init__(
         self,
@@ -216,6 +225,59 @@ class RedisCacheBackend:
             CacheError: Redis unreachable, timed out, or answered with an error.
         """
         await self._command("DEL", key)
+
+    async def counter(self, name: str, field: str) -> int:
+        """The counter *field* of the counters *name* (a HASH that never expires), 0 if absent.
+
+        Raises:
+            CacheError: Redis unreachable, timed out, or answered with an error.
+        """
+        value = await self._command("HGET", name, field)
+        return 0 if value is None else int(value)
+
+    async def add(self, name: str, increments: Mapping[str, int]) -> dict[str, int]:
+        """Add each increment to its counter of *name* (``HINCRBY``); return the new values.
+
+        Raises:
+            CacheError: Redis unreachable, timed out, or answered with an error.
+        """
+        result = {}
+        for field, increment in increments.items():
+            result[field] = int(await self._command("HINCRBY", name, field, str(int(increment))))
+        return result
+
+    async def counters(self, name: str) -> dict[str, int]:
+        """Every counter of *name*.
+
+        Raises:
+            CacheError: Redis unreachable, timed out, or answered with an error.
+        """
+        reply = await self._command("HGETALL", name)
+        if isinstance(reply, dict):
+            pairs = list(reply.items())
+        else:
+            values = list(reply or ())
+            pairs = list(zip(values[::2], values[1::2], strict=True))
+        return {_text(field): int(value) for field, value in pairs}
+
+    async def scan(self, prefix: str) -> list[str]:
+        """Every key starting with *prefix* (``SCAN`` in steps of 1000: O(keys), for admin
+        statistics only, never on a lookup's path).
+
+        Raises:
+            CacheError: Redis unreachable, timed out, or answered with an error.
+        """
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
+        keys: list[str] = []
+        cursor = "0"
+        while True:
+            cursor_value, batch = await self._command(
+                "SCAN", cursor, "MATCH", pattern, "COUNT", "1000"
+            )
+            keys.extend(_text(key) for key in batch)
+            cursor = _text(cursor_value)
+            if cursor == "0":
+                return keys
 
     async def _command(self, command: str, *args: str | bytes) -> Any:
         if self._client is None:

@@ -17,11 +17,14 @@ from typing import Any
 
 from scrapy_apigw.cache.base import (
     CACHEABLE_KINDS,
+    KEY_VERSION,
     CacheBackend,
     CorruptEntry,
     cache_key,
     decode_entry,
     encode_answer,
+    generation_scope,
+    parse_entry_key,
     refusal_key,
 )
 from scrapy_apigw.core.breaker import BreakerState, CircuitBreaker
@@ -34,6 +37,14 @@ logger = logging.getLogger(__name__)
 
 #: Every event name passed to ``on_event``; each operation emits at most one.
 EVENTS = ("hit", "miss", "store", "error", "skipped")
+
+#: Names of the counters kept in the backend (``{namespace}:v1:<name>``): the generation of
+#: each provider and data type, and the lookups' hits and misses.
+GENERATIONS = "generations"
+COUNTS = "counts"
+
+#: Seconds between two writes of a process's hit and miss counts to the backend.
+COUNTS_FLUSH_INTERVAL = 30.0
 
 #: ``APIGW_STALE_TTL`` default, seconds (30 days): how long an expired answer is kept to be
 #: served while its provider fails.
@@ -72,6 +83,17 @@ class ResponseCache:
     answers only fresh entries (an expired one is a miss); :meth:`get_stale` also answers an
     expired one, up to *stale_ttl* seconds past its TTL and never later, for a provider that
     failed.
+
+    Invalidation (:meth:`invalidate`) is O(1): the answers of one provider and data type carry
+    a generation number in their key (:func:`~.base.cache_key`), kept in the backend; bumping
+    it makes every later lookup miss, and the old entries are never read again and expire in
+    their time. Each lookup uses the generation read at most ``backend.generation_max_age``
+    seconds before (embedded: 0, read with every lookup; Redis: 1 s), so another process's
+    invalidation is seen within that bound, this process's own at once.
+
+    Hits and misses are also counted per provider and data type (:attr:`counts`) and added to
+    the backend's ``counts`` every 30 s and at :meth:`close`, so the fleet's totals outlive
+    the jobs (:meth:`stats`).
 
     Args:
         backend: where entries live (:class:`~.redis.RedisCacheBackend`,
@@ -123,6 +145,13 @@ class ResponseCache:
         self._unreported = 0  # failures since the last warning
         self._needs_open = True  # not opened yet, or the last open failed: open before use
         self._closed = False
+        #: scope -> (generation, clock instant read)
+        self._generations: dict[str, tuple[int, float]] = {}
+        self._max_age = float(getattr(backend, "generation_max_age", 1.0))
+        #: this process's lookups not yet added to the backend's counts: ``"<scope>:hits"``
+        #: or ``"<scope>:misses"`` -> count
+        self.counts: dict[str, int] = {}
+        self._flushed_at = clock()
 
     @property
     def available(self) -> bool:
@@ -152,6 +181,8 @@ class ResponseCache:
     async def close(self) -> None:
         """Close the backend; later operations are skipped. Never raises (a failure is logged
         as a warning)."""
+        if not self._closed and not self._needs_open and self.available:
+            await self._flush_counts()
         self._closed = True
         try:
             await self.backend.close()
@@ -166,9 +197,9 @@ class ResponseCache:
         Raises:
             ValueError: *call* carries a credential (see :func:`~.base.cache_key`).
         """
-        key = cache_key(call, self.namespace)
-        read, value = await self._read(key, call.provider)
+        read, value, key = await self._read_call(call)
         if value is None:
+            self._count(call, "misses")
             if read:  # absent, not a backend problem (already counted)
                 self._emit("miss", call.provider)
             return None
@@ -176,14 +207,18 @@ class ResponseCache:
             answer, fresh_until = decode_entry(value)
         except CorruptEntry as exc:
             logger.warning("Dropping corrupt cache entry %s: %s", key, exc)
+            self._count(call, "misses")
             self._emit("miss", call.provider)
             await self._delete_quietly(key)
             return None
         if fresh_until is not None and fresh_until <= self._wall_clock():
             # Expired, kept only to stand in while the provider fails (get_stale).
+            self._count(call, "misses")
             self._emit("miss", call.provider)
             return None
+        self._count(call, "hits")
         self._emit("hit", call.provider)
+        await self._flush_when_due()
         return answer
 
     async def get_stale(self, call: ApiCall) -> ApiAnswer | None:
@@ -197,8 +232,7 @@ class ResponseCache:
         Raises:
             ValueError: *call* carries a credential (see :func:`~.base.cache_key`).
         """
-        key = cache_key(call, self.namespace)
-        _, value = await self._read(key, call.provider)
+        _, value, _ = await self._read_call(call)
         if value is None:
             return None
         try:
@@ -247,6 +281,142 @@ class ResponseCache:
         value = json.dumps(document, separators=(",", ":")).encode("utf-8")
         await self._write(key, value, ttl, provider)
 
+    async def _read_call(self, call: ApiCall) -> tuple[bool, bytes | None, str]:
+        """:meth:`_read` of *call*'s key at its current generation; also returns the key."""
+        key = cache_key(call, self.namespace)  # checks for credentials first
+        if not self._allowed():
+            self._emit("skipped", call.provider)
+            return False, None, key
+        try:
+            await self._open_backend()
+            key = cache_key(call, self.namespace, await self._generation(call))
+            value = await self.backend.get(key)
+        except Exception as exc:
+            self._failed(exc, call.provider, "read")
+            return False, None, key
+        self._breaker.record_success()
+        return True, value, key
+
+    async def _generation(self, call: ApiCall) -> int:
+        scope = generation_scope(call.provider, call.data_type)
+        known = self._generations.get(scope)
+        now = self._clock()
+        if known is not None and now - known[1] < self._max_age:
+            return known[0]
+        counter = getattr(self.backend, "counter", None)
+        generation = 0 if counter is None else await counter(self._name(GENERATIONS), scope)
+        self._generations[scope] = (generation, now)
+        return generation
+
+    def _name(self, counters: str) -> str:
+        return f"{self.namespace}:{KEY_VERSION}:{counters}"
+
+    async def invalidate(self, provider: str, data_type: str) -> int:
+        """Make every later lookup of *provider*'s *data_type* answers miss, in O(1): bump
+        their generation (old entries are never read again and expire). Seen at once by this
+        cache, within ``backend.generation_max_age`` seconds by the other processes'.
+
+        Returns:
+            The new generation (>= 1).
+
+        Raises:
+            CacheError: the backend failed (nothing was invalidated).
+        """
+        from scrapy_apigw.cache.base import CacheError
+
+        scope = generation_scope(provider, data_type)
+        try:
+            await self._open_backend()
+            added = await self.backend.add(self._name(GENERATIONS), {scope: 1})  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise CacheError(f"cache invalidation failed ({self.describe()}): {exc}") from None
+        generation = int(added[scope])
+        self._generations[scope] = (generation, self._clock())
+        logger.warning(
+            "apigw: cache of %s %s answers invalidated (generation %d)",
+            provider,
+            data_type,
+            generation,
+        )
+        return generation
+
+    async def stats(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Per ``(provider, data_type)`` (percent-decoded): ``entries`` (stored answers of the
+        current generation), ``old_entries`` (of older generations, never read again),
+        ``generation``, and the ``hits`` and ``misses`` of every process (the backend's counts
+        plus this process's not yet added). Costs a scan of the namespace's keys (admin use).
+
+        Raises:
+            CacheError: the backend failed.
+        """
+        from urllib.parse import unquote
+
+        from scrapy_apigw.cache.base import CacheError
+
+        prefix = f"{self.namespace}:{KEY_VERSION}:"
+        try:
+            await self._open_backend()
+            backend: Any = self.backend
+            generations = await backend.counters(self._name(GENERATIONS))
+            counts = await backend.counters(self._name(COUNTS))
+            keys = await backend.scan(prefix)
+        except Exception as exc:
+            raise CacheError(f"cache statistics failed ({self.describe()}): {exc}") from None
+        for field, value in self.counts.items():
+            counts[field] = counts.get(field, 0) + value
+        result: dict[tuple[str, str], dict[str, int]] = {}
+
+        def row(scope: str) -> dict[str, int]:
+            provider, _, data_type = scope.partition(":")
+            name = (unquote(provider), unquote(data_type))
+            if name not in result:
+                result[name] = {
+                    "entries": 0,
+                    "old_entries": 0,
+                    "generation": generations.get(scope, 0),
+                    "hits": 0,
+                    "misses": 0,
+                }
+            return result[name]
+
+        for key in keys:
+            parsed = parse_entry_key(key[len(prefix) :])
+            if parsed is None:
+                continue
+            provider, data_type, generation = parsed
+            scope = f"{provider}:{data_type}"
+            current = generations.get(scope, 0)
+            row(scope)["entries" if generation == current else "old_entries"] += 1
+        for field, value in counts.items():
+            scope, _, what = field.rpartition(":")
+            if what in ("hits", "misses"):
+                row(scope)[what] += value
+        for scope in generations:
+            row(scope)
+        return result
+
+    def _count(self, call: ApiCall, what: str) -> None:
+        field = f"{generation_scope(call.provider, call.data_type)}:{what}"
+        self.counts[field] = self.counts.get(field, 0) + 1
+
+    async def _flush_when_due(self) -> None:
+        if self._clock() - self._flushed_at >= COUNTS_FLUSH_INTERVAL:
+            await self._flush_counts()
+
+    async def _flush_counts(self) -> None:
+        """Add this process's counts to the backend's; kept for the next try on failure."""
+        self._flushed_at = self._clock()
+        counts, self.counts = self.counts, {}
+        add = getattr(self.backend, "add", None)
+        if not counts or add is None:
+            return
+        try:
+            await add(self._name(COUNTS), counts)
+        except Exception as exc:
+            logger.debug("Could not add the cache's counts to %s: %s", self.describe(), exc)
+            for field, value in counts.items():
+                self.counts[field] = self.counts.get(field, 0) + value
+
     async def _read(self, key: str, provider: str) -> tuple[bool, bytes | None]:
         """``(True, value or None)`` when the backend answered; ``(False, None)`` when it was
         skipped or failed (counted as ``skipped`` / ``error``)."""
@@ -262,13 +432,16 @@ class ResponseCache:
         self._breaker.record_success()
         return True, value
 
-    async def _write(self, key: str, value: bytes, ttl: float, provider: str) -> bool:
-        """Set *key* for *ttl* seconds; False when skipped or failed (counted)."""
+    async def _write(self, key: str | ApiCall, value: bytes, ttl: float, provider: str) -> bool:
+        """Set *key* (or the key of an :class:`ApiCall` at its current generation) for *ttl*
+        seconds; False when skipped or failed (counted)."""
         if not self._allowed():
             self._emit("skipped", provider)
             return False
         try:
             await self._open_backend()
+            if not isinstance(key, str):
+                key = cache_key(key, self.namespace, await self._generation(key))
             await self.backend.set(key, value, ttl)
         except Exception as exc:
             self._failed(exc, provider, "write")
@@ -292,14 +465,14 @@ class ResponseCache:
         """
         if not self.cacheable(answer, ttl):
             return
-        key = cache_key(call, self.namespace)
+        cache_key(call, self.namespace)  # checks for credentials
         try:
             value = encode_answer(answer, self._wall_clock() + ttl)
         except (TypeError, ValueError) as exc:
             logger.warning("Not caching a %s answer: data is not JSON (%s)", call.provider, exc)
             return
         # Kept stale_ttl longer: a stand-in while the provider fails (get_stale).
-        if await self._write(key, value, ttl + self.stale_ttl, call.provider):
+        if await self._write(call, value, ttl + self.stale_ttl, call.provider):
             self._emit("store", call.provider)
 
     @staticmethod

@@ -341,6 +341,10 @@ class AdaptiveRate:
         self._state = on_success(before, self._config, self._clock())
         return self._state.increases != before.increases
 
+    def reset(self) -> None:
+        """Back to the initial state: the configured rate and burst (admin reset)."""
+        self._state = AdaptiveState.initial(self._config)
+
     def announced(self, rate: float, burst: int) -> bool:
         """Report the provider's announced quota as a rate (req/s) and burst (tokens).
 

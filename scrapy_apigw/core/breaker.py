@@ -94,6 +94,7 @@ class CircuitBreaker:
         self._successes_total = 0
         self._failures_total = 0
         self._ignored_total = 0
+        self._last_failure: float | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -130,6 +131,16 @@ class CircuitBreaker:
     def failures_total(self) -> int:
         """All failures recorded, in any state (late ones while OPEN included)."""
         return self._failures_total
+
+    @property
+    def last_failure(self) -> float | None:
+        """Clock instant of the last failure recorded, seconds, or None."""
+        return self._last_failure
+
+    @property
+    def thresholds(self) -> tuple[int, float, int]:
+        """``(failure_threshold, open_timeout s, success_threshold)``."""
+        return self._failure_threshold, self._open_timeout, self._success_threshold
 
     @property
     def ignored_total(self) -> int:
@@ -174,6 +185,7 @@ class CircuitBreaker:
         self._tick(now)
         self._failures_total += 1
         self._failures += 1
+        self._last_failure = now
         if self._state is BreakerState.HALF_OPEN or (
             self._state is BreakerState.CLOSED and self._failures >= self._failure_threshold
         ):

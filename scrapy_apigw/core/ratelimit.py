@@ -160,6 +160,15 @@ class TokenBucket:
         self._base = 1.0
         self._pauses += 1
 
+    def end_pause(self) -> None:
+        """End a pause now (admin reset): one token is there at once and refill goes on from
+        it, as at a pause's natural end. No-op when not paused."""
+        now = self._clock()
+        if self._blocked_until > now:
+            self._blocked_until = now
+            self._anchor = now
+            self._base = 1.0
+
     def set_rate(self, rate: float) -> None:
         """Change the refill rate to *rate* tokens per second, keeping the current level.
 

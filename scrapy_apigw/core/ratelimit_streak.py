@@ -120,6 +120,13 @@ class RateLimitStreak:
         self._unavailable_until = max(self._unavailable_until, now + seconds)
         return reason if entered else None
 
+    def reset(self) -> None:
+        """Forget the streak, its pauses and any unavailable period (admin reset)."""
+        self._streak = 0
+        self._total = 0.0
+        self._paused_until = -math.inf
+        self._unavailable_until = -math.inf
+
     def record_success(self) -> None:
         """Report a healthy answer (data or "not found"): the streak ends."""
         self._streak = 0

@@ -3,7 +3,8 @@
 -- the whole call is one atomic transition. The clock prelude defines `now`, microseconds.
 --
 -- KEYS[1] breaker HASH  state, failures (consecutive), successes (half-open), open_until (us),
---                       opened (times opened), seq (last permit id)
+--                       opened (times opened), seq (last permit id), last_failure (us: the
+--                       server instant of the last failure), resets (admin resets so far)
 -- KEYS[2] probes  ZSET  permit id -> lease expiry (us): the half-open probe permits out
 -- ARGV[1] op: allow | peek | success | failure | ignored | reset
 -- ARGV[2] failure threshold   ARGV[3] success threshold (and concurrent probe permits)
@@ -86,6 +87,7 @@ elseif op == 'success' then
   end
 elseif op == 'failure' then
   failures = failures + 1
+  redis.call('HSET', KEYS[1], 'last_failure', now)
   if state == 'half_open' or (state == 'closed' and failures >= failure_threshold) then
     open()
   end
@@ -95,6 +97,7 @@ elseif op == 'ignored' then
     release()
   end
 elseif op == 'reset' then
+  redis.call('HINCRBY', KEYS[1], 'resets', 1)
   failures = 0
   successes = 0
   redis.call('DEL', KEYS[2])

@@ -10,6 +10,7 @@ Layout (``ns`` is the cache namespace, e.g. ``apigw``)::
     {ns}:fleet:{<fleet>:<provider>}:probes    ZSET  half-open probe permits and their leases
     {ns}:fleet:{<fleet>:<provider>}:adaptive  HASH  effective rate and burst (AIMD record)
     {ns}:fleet:{<fleet>}:processes            ZSET  live processes (heartbeats)
+    {ns}:fleet:{<fleet>}:resets               HASH  admin resets per ``<kind>:<provider>``
 
 The part in braces is a Redis Cluster hash tag: every key one script touches is in the same
 slot. Names are the fleet's and the provider's only, never a credential.
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from scrapy_apigw.exceptions import ConfigError
 
-__all__ = ["ProviderKeys", "processes_key", "provider_keys"]
+__all__ = ["ProviderKeys", "processes_key", "provider_keys", "resets_key"]
 
 # Braces would break the hash tag; whitespace and control characters make keys hard to use.
 _BAD = re.compile(r"[{}\s\x00-\x1f\x7f]")
@@ -73,6 +74,18 @@ def processes_key(namespace: str, fleet: str) -> str:
     _check("namespace (APIGW_CACHE_NAMESPACE)", namespace)
     _check("fleet name (APIGW_FLEET)", fleet)
     return f"{namespace}:fleet:{{{fleet}}}:processes"
+
+
+def resets_key(namespace: str, fleet: str) -> str:
+    """Return the key of *fleet*'s admin reset counters (field ``breaker:<provider>`` or
+    ``limits:<provider>`` -> resets so far), read by every heartbeat.
+
+    Raises:
+        ConfigError: as :func:`provider_keys`.
+    """
+    _check("namespace (APIGW_CACHE_NAMESPACE)", namespace)
+    _check("fleet name (APIGW_FLEET)", fleet)
+    return f"{namespace}:fleet:{{{fleet}}}:resets"
 
 
 def _check(what: str, name: str) -> None:

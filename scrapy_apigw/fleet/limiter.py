@@ -159,6 +159,11 @@ class SharedLimits:
         self.on_adapt_failed: Callable[[str], None] | None = None
         self._mirrors: dict[str, _Mirror] = {}
         self._adapt_locks: dict[str, DeferredLock] = {}
+        #: told ``(kind, provider)`` at the first heartbeat after an operator reset the fleet's
+        #: ``"breaker"`` or ``"limits"`` of *provider* (:meth:`FleetStore.count_reset`): reset
+        #: this process's own view of them too
+        self.on_reset: Callable[[str, str], None] | None = None
+        self._resets: dict[str, int] | None = None  # as of the last heartbeat
 
     # -- rate ---------------------------------------------------------------------------------
 
@@ -287,12 +292,27 @@ class SharedLimits:
     # -- heartbeats ---------------------------------------------------------------------------
 
     async def heartbeat(self) -> int:
-        """Beat once and record the live processes; returns them (0 when Redis failed)."""
-        processes = await self._ask(self.store.heartbeat(self.heartbeat_ttl))
-        if processes is None:
+        """Beat once and record the live processes; returns them (0 when Redis failed).
+
+        A reset counter that changed since the previous beat is told to :attr:`on_reset` (the
+        first beat only records them: resets made before this process started are over)."""
+        beat = await self._ask(self.store.beat(self.heartbeat_ttl))
+        if beat is None:
             return 0
-        self.fallback.saw_processes(processes)
-        return processes
+        self.fallback.saw_processes(beat.processes)
+        seen, self._resets = self._resets, dict(beat.resets)
+        if seen is not None and self.on_reset is not None:
+            for name, count in beat.resets.items():
+                if seen.get(name, 0) != count:
+                    kind, _, provider = name.partition(":")
+                    self.on_reset(kind, provider)
+        return beat.processes
+
+    def saw_reset(self, kind: str, provider: str, count: int) -> None:
+        """This process made reset number *count* of *provider*'s *kind* itself: the next
+        heartbeat need not tell :attr:`on_reset`."""
+        if self._resets is not None:
+            self._resets[f"{kind}:{provider}"] = count
 
     async def start(self) -> None:
         """Beat now (waiting at most the store's timeout), then every ``heartbeat_ttl / 3`` s."""

@@ -24,8 +24,9 @@ __all__ = ["SCRIPT_NAMES", "Script", "load_script"]
 Clock = Literal["server", "argument"]
 
 #: The scripts of the package: ``rate`` (acquire), ``pause``, ``quota``, ``breaker``,
-#: ``heartbeat``, ``adaptive`` (compare-and-set of the adaptive-rate record).
-SCRIPT_NAMES = ("rate", "pause", "quota", "breaker", "heartbeat", "adaptive")
+#: ``heartbeat``, ``adaptive`` (compare-and-set of the adaptive-rate record), ``limits``
+#: (admin: read or reset a provider's shared rate limits).
+SCRIPT_NAMES = ("rate", "pause", "quota", "breaker", "heartbeat", "adaptive", "limits")
 
 _PRELUDES: dict[str, str] = {
     # Scripts that write after reading TIME need effects replication before Redis 5 (a no-op

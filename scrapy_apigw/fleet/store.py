@@ -34,7 +34,7 @@ from scrapy_apigw.core.clock import Clock
 from scrapy_apigw.core.latency import LatencyHistogram
 from scrapy_apigw.core.ratelimit import Quota
 from scrapy_apigw.exceptions import ApiGatewayError, ConfigError
-from scrapy_apigw.fleet.keys import ProviderKeys, processes_key, provider_keys
+from scrapy_apigw.fleet.keys import ProviderKeys, processes_key, provider_keys, resets_key
 from scrapy_apigw.fleet.scripts import SCRIPT_NAMES, Script, load_script
 
 __all__ = [
@@ -43,7 +43,9 @@ __all__ = [
     "BreakerLimits",
     "FleetStore",
     "FleetUnavailable",
+    "Heartbeat",
     "LearnedQuota",
+    "LimitsView",
     "PauseDecision",
     "RateDecision",
     "RateLimits",
@@ -267,6 +269,47 @@ class BreakerDecision:
     permit: str | None
 
 
+@dataclass(frozen=True)
+class Heartbeat:
+    """The answer to one :meth:`FleetStore.beat`.
+
+    Attributes:
+        processes: live processes of the fleet, this one included (>= 1).
+        resets: admin resets so far per ``"<kind>:<provider>"`` (kind ``breaker`` or
+            ``limits``), as counted in Redis (see :mod:`scrapy_apigw.ops.state`).
+    """
+
+    processes: int
+    resets: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class LimitsView:
+    """One provider's shared rate-limit state, as :meth:`FleetStore.limits` read it.
+
+    Attributes:
+        tokens: bucket level now, tokens (below 1 during a pause or after early grants).
+        paused_for: seconds until the shared pause ends (0.0: not paused).
+        waiters: processes in the fleet's line.
+        window_sends: sends granted in the window ending now (0 without a window quota).
+        learned: the provider's announced quota, or None.
+        rate: the rate in force, req/s (the fleet's effective rate, at most the configured).
+        burst: the burst in force, tokens.
+        adaptive: True when the fleet's adaptive record lowered rate or burst.
+        server_time: the instant read, seconds since the epoch (Redis ``TIME``).
+    """
+
+    tokens: float
+    paused_for: float
+    waiters: int
+    window_sends: int
+    learned: LearnedQuota | None
+    rate: float
+    burst: int
+    adaptive: bool
+    server_time: float
+
+
 class _NoScript(Exception):
     """Redis does not know the script (restarted, or ``SCRIPT FLUSH``)."""
 
@@ -316,6 +359,7 @@ class FleetStore:
         if not (breaker_ttl > 0 and math.isfinite(breaker_ttl)):
             raise ConfigError(f"the fleet's breaker ttl must be > 0 seconds, got {breaker_ttl!r}")
         self._processes_key = processes_key(namespace, fleet)  # checks both names
+        self._resets_key = resets_key(namespace, fleet)
         self._redis = redis
         self.fleet = fleet
         self.namespace = namespace
@@ -650,14 +694,23 @@ class FleetStore:
     # -- heartbeats ---------------------------------------------------------------------------
 
     async def heartbeat(self, ttl: float) -> int:
-        """Say this process is alive for *ttl* seconds; return the fleet's live processes.
+        """Say this process is alive for *ttl* seconds; return the fleet's live processes
+        (:meth:`beat`'s ``processes``).
+
+        Raises:
+            ValueError: *ttl* is not finite and > 0.
+            FleetUnavailable: no answer from Redis within :attr:`timeout`.
+        """
+        return (await self.beat(ttl)).processes
+
+    async def beat(self, ttl: float) -> Heartbeat:
+        """Say this process is alive for *ttl* seconds; return the fleet's live processes and
+        the admin reset counters.
 
         A process counts as live for *ttl* after its last heartbeat (so beat more often than
         that); every process of a fleet must use the same *ttl*. Used for the local fallback's
-        share: ``rate / live processes``.
-
-        Returns:
-            Live processes, this one included (>= 1).
+        share: ``rate / live processes``. The reset counters tell each process, at its next
+        beat, that an operator reset a breaker or rate limits (:meth:`count_reset`).
 
         Raises:
             ValueError: *ttl* is not finite and > 0.
@@ -666,9 +719,84 @@ class FleetStore:
         if not (ttl > 0 and math.isfinite(ttl)):
             raise ValueError(f"a heartbeat's ttl must be finite and > 0 s, got {ttl}")
         reply = await self._run(
-            "heartbeat", (self._processes_key,), (self.process_id, str(_microseconds(ttl)))
+            "heartbeat",
+            (self._processes_key, self._resets_key),
+            (self.process_id, str(_microseconds(ttl))),
         )
-        return _int(reply[0])
+        fields = [_text(value) for value in reply[2:]]
+        resets = {name: int(count) for name, count in zip(fields[::2], fields[1::2], strict=True)}
+        return Heartbeat(processes=_int(reply[0]), resets=resets)
+
+    async def count_reset(self, kind: str, provider: str) -> int:
+        """Count one admin reset of *provider*'s ``"breaker"`` or ``"limits"``; every process
+        learns of it with its next :meth:`beat`. Returns the count so far.
+
+        Raises:
+            ValueError: an unknown *kind*.
+            FleetUnavailable: no answer from Redis within :attr:`timeout`.
+        """
+        if kind not in ("breaker", "limits"):
+            raise ValueError(f"unknown reset kind {kind!r}")
+        self.keys(provider)  # checks the name
+        reply = await self._command(
+            "reset", self._deadline(), "HINCRBY", self._resets_key, f"{kind}:{provider}", "1"
+        )
+        return _int(reply)
+
+    async def breaker_fields(self, provider: str) -> dict[str, str]:
+        """The stored fields of *provider*'s breaker HASH (empty: never used or expired), e.g.
+        ``{"state": "open", "failures": "5", "opened": "1", "last_failure": "<us>"}``.
+
+        Raises:
+            FleetUnavailable: no answer from Redis within :attr:`timeout`.
+        """
+        reply = await self._command(
+            "breaker", self._deadline(), "HGETALL", self.keys(provider).breaker
+        )
+        if isinstance(reply, dict):
+            return {_text(k): _text(v) for k, v in reply.items()}
+        values = [_text(value) for value in reply or ()]
+        return dict(zip(values[::2], values[1::2], strict=True))
+
+    async def limits(self, provider: str, limits: RateLimits, reset: bool = False) -> LimitsView:
+        """Read *provider*'s shared rate-limit state; with *reset*, reset it first (admin):
+        the shared pause ends, the bucket is full, the line empty and the effective rate and
+        burst are the configured ones again. The window log and the learned quota are kept
+        (the provider counts those sends too).
+
+        Raises:
+            FleetUnavailable: no answer from Redis within :attr:`timeout`.
+        """
+        keys = self.keys(provider)
+        reply = await self._run(
+            "limits",
+            (keys.bucket, keys.line, keys.window, keys.quota, keys.adaptive),
+            (
+                "reset" if reset else "inspect",
+                repr(float(limits.rate)),
+                str(int(limits.burst)),
+                str(_microseconds(limits.window)),
+            ),
+        )
+        now, tokens, pause, waiters, sends, qlimit, qremaining, rate, burst = reply[:9]
+        now_us = _int(now)
+        learned_limit, learned_remaining = _count(qlimit), _count(qremaining)
+        rate_text = _text(rate)
+        return LimitsView(
+            tokens=_float(tokens),
+            paused_for=max(0, _int(pause) - now_us) / _US,
+            waiters=_int(waiters),
+            window_sends=_int(sends),
+            learned=(
+                LearnedQuota(learned_limit, learned_remaining)
+                if learned_limit is not None or learned_remaining is not None
+                else None
+            ),
+            rate=float(rate_text) if rate_text else float(limits.rate),
+            burst=_int(burst) if _int(burst) >= 0 else int(limits.burst),
+            adaptive=bool(rate_text),
+            server_time=now_us / _US,
+        )
 
     async def leave(self) -> None:
         """Remove this process from the fleet's heartbeats (at shutdown).

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 #: The modules whose ``register(subparsers)`` add subcommands, in ``--help`` order.
-COMMAND_MODULES: tuple[str, ...] = ("scrapy_apigw.ops.serve",)
+COMMAND_MODULES: tuple[str, ...] = ("scrapy_apigw.ops.serve", "scrapy_apigw.ops.admin_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,9 +62,11 @@ class OpsExtension:
         """The resources served next to ``/metrics`` (``/health``, ``/admin``, ``/stats``:
         added by the modules that make them). Called at engine start, when every extension
         exists."""
+        from scrapy_apigw.ops.admin import ops_children
         from scrapy_apigw.ops.coverage import coverage_for, coverage_resource
+        from scrapy_apigw.ops.state import CrawlState
 
-        children: dict[bytes, Resource] = {}
+        children = ops_children(CrawlState(self.gateway))
         coverage = coverage_for(self.crawler)
         if coverage is not None:
             children[b"stats"] = coverage_resource(coverage.report)

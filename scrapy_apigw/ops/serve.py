@@ -8,6 +8,10 @@ histograms survive the jobs that ended, gauges count live processes only.
 
 Start it **before** the jobs: it wipes the directory at start (files of an earlier run would
 otherwise be summed again, and gauges of processes long gone would linger).
+
+With a Redis (``--redis-url`` or the project's ``APIGW_REDIS_URL``) it also serves ``/health``
+and ``/admin`` over the fleet's shared state (:mod:`scrapy_apigw.ops.admin`), answering for the
+fleet between jobs too.
 """
 
 from __future__ import annotations
@@ -21,15 +25,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scrapy_apigw.exceptions import ConfigError
 from scrapy_apigw.ops.metrics import MULTIPROC_ENV
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from twisted.web.resource import Resource
 
+    from scrapy_apigw.ops.state import RedisState
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_PORT", "register", "serve", "summed_registry", "wipe"]
+__all__ = ["DEFAULT_PORT", "fleet_state", "register", "serve", "summed_registry", "wipe"]
 
 #: ``apigw serve --port`` default.
 DEFAULT_PORT = 9410
@@ -56,6 +63,9 @@ def register(subparsers: Any) -> None:
         default=None,
         help=f"the directory the jobs write to (default: ${MULTIPROC_ENV})",
     )
+    from scrapy_apigw.ops.admin_cli import add_redis_options
+
+    add_redis_options(parser)
     parser.set_defaults(func=serve)
 
 
@@ -108,10 +118,18 @@ def summed_registry(path: Path) -> CollectorRegistry:
     return registry
 
 
-def children() -> dict[bytes, Resource]:
-    """The resources served next to ``/metrics`` (``/health``, ``/admin``...: added by the
-    modules that make them)."""
-    return {}
+def fleet_state(args: argparse.Namespace) -> RedisState | None:
+    """The fleet's state in Redis behind ``/health`` and ``/admin`` (``--redis-url`` or the
+    project's ``APIGW_REDIS_URL``), or None when no Redis is configured.
+
+    Raises:
+        ConfigError: a project setting is invalid.
+    """
+    from scrapy_apigw.ops.admin_cli import settings_from_args
+    from scrapy_apigw.ops.state import RedisState
+
+    settings = settings_from_args(args)
+    return RedisState(settings) if settings.redis_url else None
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -127,18 +145,40 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        state = fleet_state(args)
+    except ConfigError as exc:
+        print(f"apigw serve: {exc}", file=sys.stderr)
+        return 2
     path = Path(given).resolve()
     removed = wipe(path)
     # This process's own metrics (none today) must go there too: set before the import.
     os.environ[MULTIPROC_ENV] = str(path)
+    # The fleet's state is read with the code the crawls run, on Scrapy's default reactor.
+    from scrapy.utils.reactor import install_reactor
+
+    install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+    from scrapy.utils.defer import deferred_from_coro
     from twisted.internet import reactor as _reactor
     from twisted.internet.error import CannotListenError
     from twisted.web.server import Site
 
+    from scrapy_apigw.ops.admin import ops_children
     from scrapy_apigw.ops.web import build_root
 
     reactor: Any = _reactor  # typed loosely: zope interfaces confuse mypy
-    site = Site(build_root(children(), registry=summed_registry(path)))
+    children: dict[bytes, Resource] = {}
+    if state is None:
+        logger.info(
+            "apigw serve: no APIGW_REDIS_URL (nor --redis-url): /health and /admin not served"
+        )
+    else:
+        children = ops_children(state)
+        reactor.callWhenRunning(lambda: deferred_from_coro(state.open()))
+        reactor.addSystemEventTrigger(
+            "before", "shutdown", lambda: deferred_from_coro(state.close())
+        )
+    site = Site(build_root(children, registry=summed_registry(path)))
     site.noisy = False
     try:
         port = reactor.listenTCP(args.port, site, interface=args.host)

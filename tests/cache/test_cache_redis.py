@@ -142,8 +142,12 @@ async def test_keys_are_namespaced_and_hold_no_credentials(
     finally:
         await task(a.close())
         await task(b.close())
-    keys = redis_server.command("KEYS", "*")
-    assert keys == [cache_key(lastfm, "proj-a").encode()]
+    # Besides the answer, each namespace's hit and miss counts (added at close).
+    assert sorted(redis_server.command("KEYS", "*")) == sorted(
+        [cache_key(lastfm, "proj-a").encode(), b"proj-a:v1:counts", b"proj-b:v1:counts"]
+    )
+    assert redis_server.command("HGETALL", "proj-b:v1:counts") == [b"lastfm:info:misses", b"1"]
+    keys = [cache_key(lastfm, "proj-a").encode()]
     assert keys[0].startswith(b"proj-a:v1:lastfm:info:")
     assert decode_answer(redis_server.command("GET", keys[0])) == replace(OK, from_cache=True)
 
@@ -283,7 +287,8 @@ async def test_password_and_database(tmp_path: Path) -> None:
         finally:
             await task(cache.close())
         auth = ("AUTH", "s3cr:t/pw")
-        assert server.commands(auth, ("SELECT", 3), ("DBSIZE",))[2] == 1
+        # The answer and the hit/miss counts, in database 3.
+        assert server.commands(auth, ("SELECT", 3), ("DBSIZE",))[2] == 2
         assert server.commands(auth, ("DBSIZE",))[1] == 0
 
         backend = RedisCacheBackend(f"redis://:wrong-pw@127.0.0.1:{server.port}/3", timeout=0.5)
