@@ -55,15 +55,18 @@ def scrape(port: int) -> str:
 class Serve:
     """``python -m scrapy_apigw.ops.cli serve`` (the ``apigw`` console script's code)."""
 
-    def __init__(self, directory: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(WORKTREE)}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    def __init__(self, directory: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        environment = {**os.environ, "PYTHONPATH": str(WORKTREE)}
+        # The caller's shell must not choose the directory, project or Redis: *env* may.
+        for name in ("PROMETHEUS_MULTIPROC_DIR", "SCRAPY_SETTINGS_MODULE", "APIGW_REDIS_URL"):
+            environment.pop(name, None)
+        environment.update(env or {})
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "scrapy_apigw.ops.cli", "serve"),
-                *("--port", "0", "--multiproc-dir", str(directory)),
+                *("--port", "0", "--multiproc-dir", str(directory), *args),
             ],
-            env=env,
+            env=environment,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

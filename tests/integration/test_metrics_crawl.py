@@ -199,6 +199,9 @@ async def test_metrics_of_a_crawl_with_faults_equal_its_stats(sandbox, tmp_path,
         seen["metrics"] = await http_get(f"http://127.0.0.1:{port}/metrics")
         seen["root"] = await http_get(f"http://127.0.0.1:{port}/")
         seen["stats"] = await http_get(f"http://127.0.0.1:{port}/stats")
+        seen["health"] = await http_get(f"http://127.0.0.1:{port}/health")
+        # No APIGW_ADMIN_TOKEN in this crawl: /admin is off.
+        seen["admin"] = await http_get(f"http://127.0.0.1:{port}/admin/circuit-breakers")
 
     crawler.signals.connect(read_metrics, signal=signals.spider_closed)
     await crawler.crawl(limit=1)
@@ -224,6 +227,13 @@ async def test_metrics_of_a_crawl_with_faults_equal_its_stats(sandbox, tmp_path,
     )
     assert metrics.get("api_gateway_responses_total", provider="spotify", outcome="success") > 0
     assert b"/metrics" in seen["root"][1]
+    # /health and /admin, next to /metrics: the crawl's own breakers.
+    code, body = seen["health"]
+    health = json.loads(body)
+    assert health["mode"] == "crawl"
+    assert health["circuit_breakers"]["musicbrainz"]["state"] == "open"
+    code, body = seen["admin"]
+    assert code == 403 and b"APIGW_ADMIN_TOKEN" in body
     # /stats, next to /metrics: the coverage report of the items that reached the feed.
     code, body = seen["stats"]
     assert code == 200
