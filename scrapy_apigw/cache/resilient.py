@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -151,6 +151,8 @@ class ResponseCache:
         #: this process's lookups not yet added to the backend's counts: ``"<scope>:hits"``
         #: or ``"<scope>:misses"`` -> count
         self.counts: dict[str, int] = {}
+        #: other counters of this process not yet added to the backend's: name -> field -> n
+        self.tallies: dict[str, dict[str, int]] = {}
         self._flushed_at = clock()
 
     @property
@@ -403,19 +405,50 @@ class ResponseCache:
         if self._clock() - self._flushed_at >= COUNTS_FLUSH_INTERVAL:
             await self._flush_counts()
 
-    async def _flush_counts(self) -> None:
-        """Add this process's counts to the backend's; kept for the next try on failure."""
-        self._flushed_at = self._clock()
-        counts, self.counts = self.counts, {}
-        add = getattr(self.backend, "add", None)
-        if not counts or add is None:
-            return
+    def tally(self, name: str, increments: Mapping[str, int]) -> None:
+        """Add *increments* to this process's counters *name* (e.g. the coverage report's),
+        added to the backend's with the lookups' counts: every ``COUNTS_FLUSH_INTERVAL``
+        seconds of lookups and at :meth:`close`. Never raises; costs no I/O."""
+        pending = self.tallies.setdefault(name, {})
+        for field, value in increments.items():
+            pending[field] = pending.get(field, 0) + value
+
+    async def counters(self, name: str) -> dict[str, int]:
+        """The counters *name* of every process (the backend's, plus this process's not yet
+        added), ``{}`` when the backend keeps none.
+
+        Raises:
+            CacheError: the backend failed.
+        """
+        from scrapy_apigw.cache.base import CacheError
+
+        read = getattr(self.backend, "counters", None)
         try:
-            await add(self._name(COUNTS), counts)
+            await self._open_backend()
+            stored: dict[str, int] = {} if read is None else await read(self._name(name))
         except Exception as exc:
-            logger.debug("Could not add the cache's counts to %s: %s", self.describe(), exc)
-            for field, value in counts.items():
-                self.counts[field] = self.counts.get(field, 0) + value
+            raise CacheError(f"reading counters failed ({self.describe()}): {exc}") from None
+        for field, value in self.tallies.get(name, {}).items():
+            stored[field] = stored.get(field, 0) + value
+        return stored
+
+    async def _flush_counts(self) -> None:
+        """Add this process's counts and tallies to the backend's; kept for the next try on
+        failure."""
+        self._flushed_at = self._clock()
+        pending = {COUNTS: self.counts, **self.tallies}
+        self.counts, self.tallies = {}, {}
+        add = getattr(self.backend, "add", None)
+        for name, counts in pending.items():
+            if not counts or add is None:
+                continue
+            try:
+                await add(self._name(name), counts)
+            except Exception as exc:
+                logger.debug("Could not add the cache's %s to %s: %s", name, self.describe(), exc)
+                kept = self.counts if name == COUNTS else self.tallies.setdefault(name, {})
+                for field, value in counts.items():
+                    kept[field] = kept.get(field, 0) + value
 
     async def _read(self, key: str, provider: str) -> tuple[bool, bytes | None]:
         """``(True, value or None)`` when the backend answered; ``(False, None)`` when it was

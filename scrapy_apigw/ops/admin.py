@@ -150,6 +150,24 @@ class HealthResource(_JsonResource):
         return self.run(request, health)
 
 
+class FleetStatsResource(_JsonResource):
+    """``GET /stats`` from ``apigw serve``: :meth:`OpsState.coverage`, the coverage report of
+    every crawl that used the fleet's cache (a crawl's own ``/stats`` is its report so far:
+    :func:`scrapy_apigw.ops.coverage.coverage_resource`)."""
+
+    def render(self, request: Request) -> Any:
+        """Answer one request (GET and HEAD only: 405 otherwise)."""
+        if request.method not in (b"GET", b"HEAD"):
+            request.setHeader(b"allow", b"GET, HEAD")
+            self.error(request, 405, "method not allowed; allowed: GET")
+            return NOT_DONE_YET
+
+        async def coverage(state: OpsState, _: Request) -> Any:
+            return await state.coverage()
+
+        return self.run(request, coverage)
+
+
 class AdminResource(_JsonResource):
     """``/admin/...`` (see the module docstring).
 

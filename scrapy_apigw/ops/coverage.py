@@ -45,8 +45,11 @@ if TYPE_CHECKING:
     from twisted.web.resource import Resource
     from typing_extensions import Self
 
+    from scrapy_apigw.gateway import Gateway
+
 __all__ = [
     "COVERAGE_FIELDS",
+    "FLEET_COUNTERS",
     "STATUSES",
     "Coverage",
     "CoverageExtension",
@@ -65,6 +68,10 @@ NO_STATUS = "none"
 #: The fields reported: the output fields carrying data (not the ``enrichment_*`` bookkeeping
 #: nor ``enriched_at``), in docs/fields.md order.
 COVERAGE_FIELDS = tuple(f for f in OUTPUT_FIELDS if not f.startswith("enrich"))
+
+#: The cache counters (``{namespace}:v1:coverage``) every crawl adds its items' coverage to:
+#: the fleet's report, served by ``apigw serve`` at ``/stats``.
+FLEET_COUNTERS = "coverage"
 
 #: The crawler attribute holding its :class:`Coverage` (read by :func:`coverage_for`).
 _CRAWLER_ATTRIBUTE = "_apigw_coverage"
@@ -87,16 +94,34 @@ class Coverage:
         self.fields: dict[str, int] = dict.fromkeys(COVERAGE_FIELDS, 0)
         self.finished = False
 
-    def add(self, item: Any) -> None:
-        """Count one item (any itemadapter type)."""
+    def add(self, item: Any) -> dict[str, int]:
+        """Count one item (any itemadapter type); return what it added, as counter fields
+        (``items``, ``status:<status>``, ``field:<field>``: see :meth:`from_counts`)."""
         adapter = ItemAdapter(item)
         self.items += 1
         status = adapter.get("enrichment_status")
         key = status if isinstance(status, str) and status else NO_STATUS
         self.statuses[key] = self.statuses.get(key, 0) + 1
+        added = {"items": 1, f"status:{key}": 1}
         for name in COVERAGE_FIELDS:
             if _has_value(adapter.get(name)):
                 self.fields[name] += 1
+                added[f"field:{name}"] = 1
+        return added
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int]) -> Coverage:
+        """The coverage of counter fields summed over items (what :meth:`add` returns):
+        ``items``, ``status:<status>``, ``field:<field>``; other fields are ignored."""
+        coverage = cls()
+        coverage.items = int(counts.get("items", 0))
+        for field, value in counts.items():
+            kind, _, name = field.partition(":")
+            if kind == "status":
+                coverage.statuses[name] = int(value)
+            elif kind == "field" and name in coverage.fields:
+                coverage.fields[name] = int(value)
+        return coverage
 
     def report(self) -> dict[str, Any]:
         """The report as a JSON-ready dict::
@@ -190,17 +215,20 @@ class CoverageExtension:
         self.path = path
         self.coverage = Coverage()
         self.started = datetime.now(timezone.utc)
+        self.gateway: Gateway | None = None
         setattr(crawler, _CRAWLER_ATTRIBUTE, self.coverage)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         """Build the extension for *crawler* (Scrapy's component factory)."""
+        from scrapy_apigw.gateway import Gateway
         from scrapy_apigw.settings import settings_at_start
 
         settings = settings_at_start(crawler.settings)
         if settings is None:
             raise NotConfigured("APIGW_ENABLED is False")
         extension = cls(crawler, settings.report_path)
+        extension.gateway = Gateway.for_crawler(crawler)
         crawler.signals.connect(extension.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
         return extension
@@ -210,8 +238,12 @@ class CoverageExtension:
         return self.coverage.report()
 
     def item_scraped(self, item: Any, spider: Spider | None = None, **_: Any) -> None:
-        """Count one item that reached the feed."""
-        self.coverage.add(item)
+        """Count one item that reached the feed, here and (with a cache that keeps counters)
+        in the fleet's counts that ``apigw serve``'s ``/stats`` reports."""
+        added = self.coverage.add(item)
+        cache = self.gateway.cache if self.gateway is not None else None
+        if cache is not None:
+            cache.tally(FLEET_COUNTERS, added)
 
     def spider_closed(self, spider: Spider | None = None, **_: Any) -> None:
         """Log the table, set the stats, write the JSON file."""

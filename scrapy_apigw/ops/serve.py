@@ -163,7 +163,7 @@ def serve(args: argparse.Namespace) -> int:
     from twisted.internet.error import CannotListenError
     from twisted.web.server import Site
 
-    from scrapy_apigw.ops.admin import ops_children
+    from scrapy_apigw.ops.admin import FleetStatsResource, ops_children
     from scrapy_apigw.ops.web import build_root
 
     reactor: Any = _reactor  # typed loosely: zope interfaces confuse mypy
@@ -173,7 +173,7 @@ def serve(args: argparse.Namespace) -> int:
             "apigw serve: no APIGW_REDIS_URL (nor --redis-url): /health and /admin not served"
         )
     else:
-        children = ops_children(state)
+        children = {**ops_children(state), b"stats": FleetStatsResource(state)}
         reactor.callWhenRunning(lambda: deferred_from_coro(state.open()))
         reactor.addSystemEventTrigger(
             "before", "shutdown", lambda: deferred_from_coro(state.close())

@@ -319,6 +319,27 @@ class OpsState:
             raise StateUnavailable(str(exc)) from None
         return {"provider": provider, "invalidated": invalidated}
 
+    async def coverage(self) -> dict[str, Any]:
+        """The coverage report of every crawl that used this cache (the fleet's: each crawl
+        adds its items' coverage to the cache's counters), in the shape of
+        :meth:`~scrapy_apigw.ops.coverage.Coverage.report` plus ``"scope": "fleet"``;
+        ``finished`` is None (crawls come and go).
+
+        Raises:
+            StateUnavailable: no cache, or its backend fails.
+        """
+        from scrapy_apigw.cache import CacheError
+        from scrapy_apigw.ops.coverage import FLEET_COUNTERS, Coverage
+
+        cache = self._need_cache()
+        try:
+            counts = await cache.counters(FLEET_COUNTERS)
+        except CacheError as exc:
+            raise StateUnavailable(str(exc)) from None
+        report = Coverage.from_counts(counts).report()
+        report.update(finished=None, scope="fleet")
+        return report
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _need_cache(self) -> ResponseCache:
