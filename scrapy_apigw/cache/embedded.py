@@ -103,9 +103,9 @@ class EmbeddedCacheBackend:
     """
 
     name = "embedded"
-    #: Seconds a process may use a cache generation it read before reading it again: 0, every
-    #: lookup reads it (a primary-key read of the same file, microseconds).
-    generation_max_age = 0.0
+    #: Seconds a process may use a cache generation it read before reading it again: 1 s, as
+    #: on Redis (reading it with every hit would be a second SQLite query per warm lookup).
+    generation_max_age = 1.0
 
     def __init__(
         self,

@@ -88,7 +88,7 @@ class ResponseCache:
     a generation number in their key (:func:`~.base.cache_key`), kept in the backend; bumping
     it makes every later lookup miss, and the old entries are never read again and expire in
     their time. Each lookup uses the generation read at most ``backend.generation_max_age``
-    seconds before (embedded: 0, read with every lookup; Redis: 1 s), so another process's
+    seconds before (1 s on both backends), so another process's
     invalidation is seen within that bound, this process's own at once.
 
     Hits and misses are also counted per provider and data type (:attr:`counts`) and added to
