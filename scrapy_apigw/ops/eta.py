@@ -10,7 +10,7 @@ late in the waterfall and its items still have to pass the earlier ones first).
 What "queued" means (:func:`queued_calls`): the calls waiting at the provider's pacer now, the
 retries sleeping before they go back to it, plus the calls the items still in the pipeline will
 make there: each item that has not reached the provider yet makes, on average, what the items
-that finished it made (real requests per item, cache hits and batching included); an item at
+that reached it made (real requests per item, cache hits and batching included); an item at
 the provider now makes that average less the one call it is waiting for or has in flight. Items
 the spider has not scraped yet are unknown and not counted.
 """
@@ -30,16 +30,22 @@ __all__ = [
 ]
 
 
-def calls_per_item(requests: int, finished: int) -> float:
-    """Average real requests an item made at a provider: *requests* sent there so far over the
-    *finished* items that are through with it; 1.0 until one is.
+def calls_per_item(requests: int, finished: int, at: int = 0) -> float:
+    """Average real requests an item makes at a provider: *requests* sent there so far over the
+    items that made them, the *finished* ones that are through with it and the *at* ones there
+    now (their first calls are among the requests: counting only the finished items would
+    blow the average up early in a crawl, when hundreds of items are at a provider and a few
+    are through); 1.0 until an item got there.
 
     Raises:
         ValueError: a negative count.
     """
-    if requests < 0 or finished < 0:
-        raise ValueError(f"counts must be >= 0, got requests={requests}, finished={finished}")
-    return requests / finished if finished else 1.0
+    if min(requests, finished, at) < 0:
+        raise ValueError(
+            f"counts must be >= 0, got requests={requests}, finished={finished}, at={at}"
+        )
+    items = finished + at
+    return requests / items if items else 1.0
 
 
 def queued_calls(waiting: int, ahead: int, at: int, per_item: float) -> float:

@@ -166,7 +166,7 @@ def take_snapshot(gateway: Gateway, pipeline: APIEnrichmentPipeline | None, stat
         finished_items = finished_here + sum(
             int(v) for k, v in values.items() if k.startswith(prefix)
         )
-        per_item = calls_per_item(int(values.get(f"apigw/{name}/requests", 0)), finished_items)
+        per_item = calls_per_item(int(values.get(f"apigw/{name}/requests", 0)), finished_items, at)
         providers.append(_provider(state, now, ahead, at, per_item))
     done = sum(int(values.get(f"apigw/items/{s}", 0)) for s in DONE_STATUSES)
     return Progress(done, len(in_flight), tuple(providers))

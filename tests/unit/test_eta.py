@@ -24,6 +24,10 @@ def test_calls_per_item_is_the_average_of_the_finished_items_and_1_before_any():
     assert calls_per_item(0, 0) == 1.0
     assert calls_per_item(30, 20) == 1.5
     assert calls_per_item(0, 7) == 0.0  # every item was a cache hit
+    # Early in a crawl: 415 items at Spotify and 23 through it made 480 requests: 1.1 per
+    # item that got there (over the 23 alone it would be 20.9).
+    assert calls_per_item(480, 23, 415) == pytest.approx(480 / 438)
+    assert calls_per_item(10, 0, 5) == 2.0
 
 
 def test_queued_calls_count_the_pacer_queue_the_items_ahead_and_the_rest_of_those_at_it():
