@@ -240,6 +240,10 @@ class RedisCacheBackend:
                 if not isinstance(reply, list) or len(reply) != len(batch):
                     raise CacheError(f"MGET returned {type(reply).__name__}, expected a list")
                 values = reply
+        except asyncio.CancelledError:
+            for _, waiter in batch:  # the batch itself was cancelled: so are its lookups
+                waiter.cancel()
+            raise
         except Exception as exc:
             if len(batch) == 1:
                 if not batch[0][1].done():
