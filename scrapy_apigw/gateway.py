@@ -18,9 +18,10 @@ import functools
 import logging
 import random
 import time
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
@@ -218,6 +219,7 @@ class Gateway:
     ) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
+        self._inc_value = _bound_inc_value(self.stats)
         #: monotonic clock, seconds: every wait, pause and adaptive-rate instant
         self.clock = clock
         #: wall clock, epoch seconds: only to read HTTP dates (Retry-After, resets) and the
@@ -1018,7 +1020,7 @@ class Gateway:
     def inc(self, key: str, value: int = 1) -> None:
         """Increment the ``apigw/<key>`` stat, and the metric that mirrors it (if any: see
         :meth:`~scrapy_apigw.ops.metrics.GatewayMetrics.count`)."""
-        self.stats.inc_value(f"apigw/{key}", value)
+        self._inc_value(f"apigw/{key}", value)
         if self.metrics is not None:
             self.metrics.count(key, value)
 
@@ -1038,6 +1040,17 @@ class Gateway:
         seconds; None: unknown, nothing observed) and answered now."""
         if self.metrics is not None and sent_at is not None:
             self.metrics.observe_response(state.name, max(0.0, self.clock() - sent_at))
+
+
+def _bound_inc_value(stats: Any) -> Callable[..., None]:
+    """*stats*' own ``inc_value``, bound once: Scrapy's ``StatsCollector.__getattribute__``
+    costs per attribute read and wraps the method in a check for the deprecated ``spider``
+    argument, which :meth:`Gateway.inc` never passes. The class's method is what runs, so a
+    stats collector subclass's ``inc_value`` is still the one called."""
+    method = getattr(type(stats), "inc_value", None)
+    if isinstance(method, types.FunctionType):
+        return cast("Callable[..., None]", types.MethodType(method, stats))
+    return cast("Callable[..., None]", stats.inc_value)
 
 
 #: Providers that announce their quota in headers, and the header prefix (lower case).

@@ -6,6 +6,7 @@ Nothing here touches the network, the disk or the reactor: backends live in :mod
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -93,7 +94,13 @@ class CacheBackend(Protocol):
         ...
 
 
-def _check_no_credentials(call: ApiCall) -> None:
+def check_no_credentials(call: ApiCall) -> None:
+    """Refuse a *call* that carries a credential: one may never become part of a cache key.
+
+    Raises:
+        ValueError: a parameter named in :data:`scrapy_apigw.secrets.SECRET_PARAMS`, or an
+            ``Authorization``-like header (naming it, never showing its value).
+    """
     for name, _ in call.params:
         if name.lower() in SECRET_PARAMS:
             raise ValueError(
@@ -146,26 +153,36 @@ def cache_key(call: ApiCall, namespace: str = "apigw", generation: int = 0) -> s
             Calls never do by contract; this is defence in depth, so that a key never depends on
             or reveals a credential.
     """
-    _check_no_credentials(call)
-    canonical = json.dumps(
+    check_no_credentials(call)
+    headers = call.headers
+    canonical = _COMPACT_JSON.encode(
         [
             call.method.upper(),
             call.path,
             sorted(call.params),
-            sorted((name.lower(), value) for name, value in call.headers),
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+            sorted((name.lower(), value) for name, value in headers) if headers else [],
+        ]
     )
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
-    provider = quote(call.provider, safe="")
-    data_type = quote(call.data_type, safe="")
+    provider, data_type = _quoted(call.provider), _quoted(call.data_type)
     if generation:
         return f"{namespace}:{KEY_VERSION}:{provider}:{data_type}:g{int(generation)}:{digest}"
     return f"{namespace}:{KEY_VERSION}:{provider}:{data_type}:{digest}"
 
 
+#: ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` made once: ``json.dumps``
+#: with options builds a new encoder per call. Same output.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=256)
+def _quoted(name: str) -> str:
+    """``quote(name, safe="")`` of a provider or data type name: a few names, asked per key."""
+    return quote(name, safe="")
+
+
 _ANSWER_KEYS = frozenset({"kind", "status", "data"})
+_ENTRY_KEYS = _ANSWER_KEYS | {"fresh_until"}
 _REFUSAL_WHAT = re.compile(r"^[A-Za-z0-9_.:/-]{1,100}$")
 
 
@@ -201,7 +218,7 @@ def encode_answer(answer: ApiAnswer, fresh_until: float | None = None) -> bytes:
     }
     if fresh_until is not None:
         document["fresh_until"] = fresh_until
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _COMPACT_JSON.encode(document).encode("utf-8")
 
 
 def decode_answer(value: bytes) -> ApiAnswer:
@@ -225,7 +242,9 @@ def decode_entry(value: bytes) -> tuple[ApiAnswer, float | None]:
         document = json.loads(value.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CorruptEntry(f"not UTF-8 JSON: {exc}") from None
-    if not isinstance(document, dict) or set(document) - {"fresh_until"} != _ANSWER_KEYS:
+    if not isinstance(document, dict) or not (
+        document.keys() == _ANSWER_KEYS or document.keys() == _ENTRY_KEYS
+    ):
         raise CorruptEntry("not an answer object")
     kind, status = document["kind"], document["status"]
     if kind not in CACHEABLE_KINDS:

@@ -6,6 +6,7 @@ module level would install the default reactor before Scrapy installs the asynci
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import re
@@ -16,13 +17,16 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from scrapy_apigw.cache.base import CacheError
-from scrapy_apigw.cache.redis_client import RedisClient
+from scrapy_apigw.cache.redis_client import RedisClient, RedisFailure
 from scrapy_apigw.exceptions import ConfigError
 from scrapy_apigw.secrets import Secret
 
-__all__ = ["RedisAddress", "RedisCacheBackend", "parse_redis_url"]
+__all__ = ["MGET_MAX_KEYS", "RedisAddress", "RedisCacheBackend", "parse_redis_url"]
 
 _DEFAULT_PORT = 6379
+#: The most keys one batched lookup (``MGET``) asks for; more lookups in one loop turn are
+#: sent as several batches.
+MGET_MAX_KEYS = 200
 _PEM_END = b"-----END CERTIFICATE-----"
 
 
@@ -161,6 +165,9 @@ class RedisCacheBackend:
         self.poolsize = int(poolsize)
         self._trust_root = _load_ca_file(tls_ca_file) if tls_ca_file else None
         self._client: RedisClient | None = None
+        #: lookups waiting to be sent at the end of this loop turn (see :meth:`get`)
+        self._reads: list[tuple[str, asyncio.Future[bytes | None]]] = []
+        self._batches: set[asyncio.Future[None]] = set()  # batches in flight (kept referenced)
 
     def describe(self) -> str:
         """Return the server's URL without the password."""
@@ -202,13 +209,75 @@ class RedisCacheBackend:
     async def get(self, key: str) -> bytes | None:
         """Return the value of *key*, or ``None``.
 
+        The lookups issued in one event-loop turn (a warm crawl's items asking at once) are
+        sent together, as one ``MGET`` of up to :data:`MGET_MAX_KEYS` keys, when there are
+        several (one round trip and one reply to parse instead of one per key); a lone lookup
+        is a ``GET``. Each batch is bounded by ``timeout`` as a command is, and when it fails
+        every lookup in it fails with its reason (``MGET failed: ...``). A key holding a value
+        that is not a string reads as absent in an ``MGET`` (``GET`` would answer
+        ``WRONGTYPE``): nothing but the cache writes under its keys.
+
         Raises:
             CacheError: Redis unreachable, timed out, or answered with an error.
         """
-        value = await self._command("GET", key)
-        if value is None or isinstance(value, bytes):
-            return value
-        raise CacheError(f"GET returned {type(value).__name__}, expected bytes")
+        if self._client is None:
+            raise CacheError("the Redis backend is not open")
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bytes | None] = loop.create_future()
+        if not self._reads:
+            loop.call_soon(self._send_reads)
+        self._reads.append((key, waiter))
+        return await waiter
+
+    def _send_reads(self) -> None:
+        """Send the lookups gathered in this loop turn: GET for one, MGET for more."""
+        reads, self._reads = self._reads, []
+        for start in range(0, len(reads), MGET_MAX_KEYS):
+            batch = reads[start : start + MGET_MAX_KEYS]
+            task = asyncio.ensure_future(self._read_batch(batch))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+
+    async def _read_batch(self, batch: list[tuple[str, asyncio.Future[bytes | None]]]) -> None:
+        try:
+            if len(batch) == 1:
+                values = [await self._command("GET", batch[0][0])]
+                command = "GET"
+            else:
+                reply = await self._command("MGET", *(key for key, _ in batch))
+                command = "MGET"
+                if not isinstance(reply, list) or len(reply) != len(batch):
+                    raise CacheError(f"MGET returned {type(reply).__name__}, expected a list")
+                values = reply
+        except asyncio.CancelledError:
+            for _, waiter in batch:  # the batch itself was cancelled: so are its lookups
+                waiter.cancel()
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(exc)
+                return
+            problem = getattr(exc, "problem", None)
+            for _, waiter in batch:
+                if not waiter.done():
+                    # One exception per lookup: each is raised in its own task.
+                    failure = (
+                        RedisFailure(problem, str(exc))
+                        if isinstance(exc, RedisFailure) and problem is not None
+                        else CacheError(str(exc))
+                    )
+                    waiter.set_exception(failure)
+            return
+        for (_, waiter), value in zip(batch, values, strict=True):
+            if waiter.done():  # its lookup was cancelled (the item ended)
+                continue
+            if value is None or isinstance(value, bytes):
+                waiter.set_result(value)
+            else:
+                waiter.set_exception(
+                    CacheError(f"{command} returned {type(value).__name__}, expected bytes")
+                )
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store *value* for *ttl* seconds (``PX``, rounded up to whole milliseconds).

@@ -124,6 +124,10 @@ def _pool_classes() -> tuple[type, type, type]:
         _tls: defer.Deferred[None] | None = None
         failure: RedisFailure | None = None  # why this connection failed, once reported
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._rest: list[bytes] = []  # bytes after a bulk reply, parsed next (setLineMode)
+
         def connectionMade(self) -> None:
             # The base class would log in at once and stop reconnecting on any login failure;
             # here each step is bounded and only a refusal stops reconnecting.
@@ -198,14 +202,31 @@ def _pool_classes() -> tuple[type, type, type]:
                 self._tls.errback(why)
             super().connectionLost(why)
 
+        def setLineMode(self, extra: bytes = b"") -> None:
+            # txredisapi hands the bytes after each bulk reply back through
+            # ``callLater(0, dataReceived)``, pausing the transport meanwhile: one reactor turn
+            # and a reader removed and re-added per reply when several arrive in one read (a
+            # pipelined burst, an MGET). Here they wait in ``_rest`` and :meth:`dataReceived`
+            # goes on with them at once, in a loop (no recursion), in the same order.
+            self.line_mode = 1
+            if extra:
+                self._rest.append(extra)
+
         def dataReceived(self, data: bytes, unpause: bool = False) -> Any:
             if self.failure is not None:
                 return None  # being aborted: the rest is garbage too
+            rest = self._rest
             try:
-                return super().dataReceived(data, unpause)
+                why = super().dataReceived(data, unpause)
+                while rest and not why and self.failure is None:
+                    if self.transport is not None and self.transport.disconnecting:
+                        break
+                    why = super().dataReceived(rest.pop())
             except Exception as exc:  # e.g. UnicodeDecodeError on a binary "status line"
                 self._not_redis(f"unreadable bytes: {exc}")
-                return None
+                why = None
+            rest.clear()
+            return why
 
         def lineReceived(self, line: str) -> Any:
             if self.failure is not None:

@@ -21,6 +21,7 @@ from scrapy_apigw.cache.base import (
     CacheBackend,
     CorruptEntry,
     cache_key,
+    check_no_credentials,
     decode_entry,
     encode_answer,
     generation_scope,
@@ -284,11 +285,17 @@ class ResponseCache:
         await self._write(key, value, ttl, provider)
 
     async def _read_call(self, call: ApiCall) -> tuple[bool, bytes | None, str]:
-        """:meth:`_read` of *call*'s key at its current generation; also returns the key."""
-        key = cache_key(call, self.namespace)  # checks for credentials first
+        """:meth:`_read` of *call*'s key at its current generation; also returns the key (""
+        when no key was read).
+
+        Raises:
+            ValueError: *call* carries a credential (checked before anything else).
+        """
+        check_no_credentials(call)
         if not self._allowed():
             self._emit("skipped", call.provider)
-            return False, None, key
+            return False, None, ""
+        key = ""
         try:
             await self._open_backend()
             key = cache_key(call, self.namespace, await self._generation(call))
