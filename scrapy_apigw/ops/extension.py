@@ -53,7 +53,8 @@ class OpsExtension:
         """Build the extension for *crawler* (Scrapy's component factory)."""
         gateway = Gateway.for_crawler(crawler)
         if gateway.metrics is None:
-            raise NotConfigured("APIGW_METRICS_PORT is not set and no PROMETHEUS_MULTIPROC_DIR")
+            # No reason given: Scrapy logs a reason as a WARNING, and off is the default here.
+            raise NotConfigured
         extension = cls(crawler, gateway)
         crawler.apigw_ops = extension  # type: ignore[attr-defined]
         return extension
