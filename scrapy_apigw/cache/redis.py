@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from twisted.internet.defer import CancelledError as TwistedCancelledError
+from twisted.internet.defer import Deferred
+
 from scrapy_apigw.cache.base import CacheError
 from scrapy_apigw.cache.redis_client import RedisClient, RedisFailure
 from scrapy_apigw.exceptions import ConfigError
@@ -165,9 +168,9 @@ class RedisCacheBackend:
         self.poolsize = int(poolsize)
         self._trust_root = _load_ca_file(tls_ca_file) if tls_ca_file else None
         self._client: RedisClient | None = None
-        #: lookups waiting to be sent at the end of this loop turn (see :meth:`get`)
-        self._reads: list[tuple[str, asyncio.Future[bytes | None]]] = []
-        self._batches: set[asyncio.Future[None]] = set()  # batches in flight (kept referenced)
+        #: lookups waiting to be sent at the next reactor turn (see :meth:`get`)
+        self._reads: list[tuple[str, Deferred[bytes | None]]] = []
+        self._batches: set[Deferred[None]] = set()  # batches in flight (kept referenced)
 
     def describe(self) -> str:
         """Return the server's URL without the password."""
@@ -222,23 +225,34 @@ class RedisCacheBackend:
         """
         if self._client is None:
             raise CacheError("the Redis backend is not open")
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bytes | None] = loop.create_future()
+        # Twisted, not asyncio, primitives: the gateway runs under any reactor.
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor as _reactor
+
+        waiter: Deferred[bytes | None] = Deferred()
         if not self._reads:
-            loop.call_soon(self._send_reads)
+            reactor: Any = _reactor  # typed loosely: zope interfaces confuse mypy
+            reactor.callLater(0, self._send_reads)
         self._reads.append((key, waiter))
-        return await waiter
+        return await maybe_deferred_to_future(waiter)
 
     def _send_reads(self) -> None:
-        """Send the lookups gathered in this loop turn: GET for one, MGET for more."""
+        """Send the lookups gathered in this reactor turn: GET for one, MGET for more."""
+        from scrapy.utils.defer import deferred_from_coro
+
         reads, self._reads = self._reads, []
         for start in range(0, len(reads), MGET_MAX_KEYS):
             batch = reads[start : start + MGET_MAX_KEYS]
-            task = asyncio.ensure_future(self._read_batch(batch))
-            self._batches.add(task)
-            task.add_done_callback(self._batches.discard)
+            sent: Deferred[None] = deferred_from_coro(self._read_batch(batch))
+            self._batches.add(sent)
+            sent.addBoth(self._batch_done, sent)
 
-    async def _read_batch(self, batch: list[tuple[str, asyncio.Future[bytes | None]]]) -> None:
+    def _batch_done(self, result: Any, sent: Deferred[None]) -> None:
+        self._batches.discard(sent)
+        # A failed batch has failed each of its lookups already; nothing is left to report.
+        return None
+
+    async def _read_batch(self, batch: list[tuple[str, Deferred[bytes | None]]]) -> None:
         try:
             if len(batch) == 1:
                 values = [await self._command("GET", batch[0][0])]
@@ -249,33 +263,33 @@ class RedisCacheBackend:
                 if not isinstance(reply, list) or len(reply) != len(batch):
                     raise CacheError(f"MGET returned {type(reply).__name__}, expected a list")
                 values = reply
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, TwistedCancelledError):
             for _, waiter in batch:  # the batch itself was cancelled: so are its lookups
                 waiter.cancel()
             raise
         except Exception as exc:
             if len(batch) == 1:
-                if not batch[0][1].done():
-                    batch[0][1].set_exception(exc)
+                if not batch[0][1].called:
+                    batch[0][1].errback(exc)
                 return
             problem = getattr(exc, "problem", None)
             for _, waiter in batch:
-                if not waiter.done():
+                if not waiter.called:
                     # One exception per lookup: each is raised in its own task.
                     failure = (
                         RedisFailure(problem, str(exc))
                         if isinstance(exc, RedisFailure) and problem is not None
                         else CacheError(str(exc))
                     )
-                    waiter.set_exception(failure)
+                    waiter.errback(failure)
             return
         for (_, waiter), value in zip(batch, values, strict=True):
-            if waiter.done():  # its lookup was cancelled (the item ended)
+            if waiter.called:  # its lookup was cancelled (the item ended)
                 continue
             if value is None or isinstance(value, bytes):
-                waiter.set_result(value)
+                waiter.callback(value)
             else:
-                waiter.set_exception(
+                waiter.errback(
                     CacheError(f"{command} returned {type(value).__name__}, expected bytes")
                 )
 
