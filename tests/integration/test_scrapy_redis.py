@@ -100,12 +100,19 @@ def test_two_crawl_processes_share_one_redis_queue_and_one_quota(
         name: [json.loads(line) for line in (crawls[name] / "feed.jsonl").read_text().splitlines()]
         for name in PROCESSES
     }
-    for name, log in logs.items():
+    for log in logs.values():
         assert not re.findall(r"\] (ERROR|CRITICAL): |Traceback", log), log[-3000:]
         assert "apigw: shared limits on: fleet " in log
-        # Both did work: each took requests from the shared queue and wrote items.
-        assert stats_of(log)["scheduler/dequeued/redis"] >= 1, log[-3000:]
-        assert feeds[name] != [], log[-3000:]
+    # The two took the requests from the one shared queue: 2 dequeued in all. Usually one each,
+    # but a process that starts late (a loaded machine) may find the queue already taken:
+    # scrapy-redis pulls a batch of start URLs at once. Scrapy then has no "dequeued" stat
+    # for it at all.
+    dequeued = {
+        name: stats_of(log).get("scheduler/dequeued/redis", 0) for name, log in logs.items()
+    }
+    assert sum(dequeued.values()) == 2, dequeued
+    for name in PROCESSES:
+        assert (feeds[name] != []) == (dequeued[name] > 0), (name, dequeued)
 
     # Each page once across both processes: 4 URLs pushed, 2 admitted by the shared
     # dupefilter, each fetched by exactly one process.
