@@ -458,6 +458,7 @@ class Gateway:
         state.rate_limit_streak = 0
         state.rate_limits.reset()
         if state.adaptive is not None:
+            state.decreased_at = -math.inf
             state.adaptive.reset()
             self._set_rate(state, state.adaptive.rate, state.adaptive.burst)
         state.pacer.wake()
@@ -954,6 +955,10 @@ class Gateway:
     def _fleet_rate_seen(self, provider: str, rate: float, burst: int) -> None:
         state = self.states.get(provider)
         if state is not None and state.adaptive is not None:
+            if rate < state.bucket.rate or burst < state.bucket.burst:
+                # Another process's decrease: until a request sent from now on is answered,
+                # this process's refusals belong to that congestion event too.
+                state.decreased_at = max(state.decreased_at, self.clock())
             self._set_rate(state, rate, burst)
 
     def _fleet_adapt_failed(self, provider: str) -> None:

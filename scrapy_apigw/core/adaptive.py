@@ -42,7 +42,8 @@ Rules (constants are :class:`AimdConfig` fields):
   refusal of an evenly paced request halves the rate only and holds it there (``rate_cap``)
   until ``probe_after``: every step above a provider's rate is a rejection, so no climb toward
   the refused rate. When ``probe_after`` passes, the rate held is the ``good_rate``; a refused
-  probe above it returns to it (not to half) and doubles the wait before the next probe
+  probe above it returns to it (not to half), with a hold of ``max(hold, quiet)``, and doubles
+  the wait before the next probe
   (``probe_backoff``, up to ``probe_max``: a provider whose quota does not move costs one
   rejection per probe, ever rarer), and the good rate itself refused is halved and forgotten
   (the wait back to ``probe_after``). Unknown (None) keeps the rule above: both halve, the
@@ -272,6 +273,9 @@ def on_rate_limited(
         wait = max(config.probe_after, state.probe_wait) * config.probe_backoff
         return replace(
             event,
+            # A refused probe's excess is still in the provider's window or backlog: its
+            # refusals for one more quiet interval belong to this event, fleet-wide.
+            hold_until=now + max(config.hold, config.quiet) if probing else event.hold_until,
             rate=rate,
             refused_rate=state.rate,
             rate_cap=rate,

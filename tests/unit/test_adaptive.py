@@ -266,8 +266,12 @@ def test_a_refused_probe_returns_to_the_good_rate_and_holds_there() -> None:
     assert (state.rate, state.rate_cap, state.good_rate, state.refused_rate) == (5.0, 5.0, 5.0, 7.0)
     assert state.decreases == 2
     assert state.probe_wait == 600.0  # the next probe waits twice as long
-    assert successes(state, CONFIG, [305.0, 902.9]) == [(5.0, 8), (5.0, 8)]
-    assert successes(state, CONFIG, [903.0]) == [(6.0, 8)]
+    assert state.hold_until == 305.0  # a hold of one quiet interval: the probe's excess
+    state = on_rate_limited(state, CONFIG, 304.9, 304.8, after_burst=False)
+    assert (state.rate, state.decreases) == (5.0, 2)
+    # The probe 600 s after the last rate limit (304.9, of the same event).
+    assert successes(state, CONFIG, [305.0, 904.8]) == [(5.0, 8), (5.0, 8)]
+    assert successes(state, CONFIG, [904.9]) == [(6.0, 8)]
 
 
 def test_each_refused_probe_doubles_the_wait_before_the_next_up_to_probe_max() -> None:
@@ -293,7 +297,7 @@ def test_a_refused_good_rate_is_halved_and_forgotten() -> None:
     state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
     state = on_success(state, CONFIG, 300.5)
     state = on_rate_limited(state, CONFIG, 303.0, 302.9, after_burst=False)  # probe: back to 5
-    state = on_rate_limited(state, CONFIG, 305.0, 304.9, after_burst=False)  # 5 itself refused
+    state = on_rate_limited(state, CONFIG, 306.0, 305.9, after_burst=False)  # 5 itself refused
     assert (state.rate, state.rate_cap, state.good_rate, state.decreases) == (2.5, 2.5, 0.0, 3)
 
 
@@ -304,7 +308,7 @@ def test_refusals_before_the_decrease_is_absorbed_are_the_same_event_whenever_se
     state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
     state = on_success(state, CONFIG, 300.5)
     state = on_rate_limited(state, CONFIG, 303.0, 302.9, after_burst=False)  # probe: back to 5
-    assert (state.rate, state.hold_until, state.decreases) == (5.0, 304.0, 2)
+    assert (state.rate, state.hold_until, state.decreases) == (5.0, 305.0, 2)
     state = on_rate_limited(state, CONFIG, 306.0, 305.9, after_burst=False, recovered=False)
     assert (state.rate, state.good_rate, state.decreases) == (5.0, 5.0, 2)
     assert (state.refused_at, state.next_increase) == (306.0, 308.0)

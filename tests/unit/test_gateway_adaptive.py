@@ -304,3 +304,19 @@ def test_time_constants_follow_the_sandbox_speed() -> None:
     clock.set(100.2)  # quiet: 2 s / 10
     gw.record_pacing(state, Outcome.SUCCESS, {})
     assert state.bucket.rate == 6.0
+
+
+def test_a_decrease_seen_in_the_fleets_rate_starts_this_process_recovery_wait() -> None:
+    clock = FakeClock(100.0)
+    gw = gateway(clock)
+    state = gw.states["spotify"]
+    clock.set(100.5)
+    gw._fleet_rate_seen("spotify", 10.0, 20)  # unchanged: no decrease seen
+    assert state.decreased_at == float("-inf")
+    gw._fleet_rate_seen("spotify", 5.0, 20)  # another process lowered the fleet's rate
+    assert (state.decreased_at, state.bucket.rate) == (100.5, 5.0)
+    clock.set(101.0)
+    gw._fleet_rate_seen("spotify", 6.0, 20)  # an increase is no decrease
+    assert state.decreased_at == 100.5
+    gw.reset_limits("spotify")
+    assert state.decreased_at == float("-inf")
