@@ -1089,6 +1089,7 @@ def aimd_config(config: ProviderConfig, scale: float = 1.0) -> AimdConfig | None
         hold=defaults.hold / scale,
         probe_after=defaults.probe_after / scale,
         probe_max=defaults.probe_max / scale,
+        steady=defaults.steady / scale,
     )
 
 

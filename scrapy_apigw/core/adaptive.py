@@ -41,13 +41,15 @@ Rules (constants are :class:`AimdConfig` fields):
   window quota's rate, paced sends are refused at the window's edge by arrival jitter). A
   refusal of an evenly paced request halves the rate only and holds it there (``rate_cap``)
   until ``probe_after``: every step above a provider's rate is a rejection, so no climb toward
-  the refused rate. When ``probe_after`` passes, the rate held is the ``good_rate``; a refused
-  probe above it returns to it (not to half), with a hold of ``max(hold, quiet)``, and doubles
-  the wait before the next probe
-  (``probe_backoff``, up to ``probe_max``: a provider whose quota does not move costs one
-  rejection per probe, ever rarer), and the good rate itself refused is halved and forgotten
-  (the wait back to ``probe_after``). Unknown (None) keeps the rule above: both halve, the
-  plateau caps the climb.
+  the refused rate; refused again after ``steady`` s held, it goes only ``margin`` lower (the
+  edge of the provider's window, not a rate twice too high). When ``probe_after`` passes, the
+  rate held is the ``good_rate``; a refused probe above it returns to it (not to half), with a
+  hold of ``max(hold, quiet)``, and doubles the wait before the next probe (``probe_backoff``,
+  up to ``probe_max``: a provider whose quota does not move costs one rejection per probe, ever
+  rarer); the good rate itself refused within ``steady`` s is halved and forgotten (the wait
+  back to ``probe_after``). *recovered* False (no request sent after the last decrease answered
+  yet) makes a refusal part of the last event. Unknown (None) keeps the rules above: both
+  halve, the plateau caps the climb.
 - **Increase, one step per quiet interval.** A success answered at or after ``next_increase``
   raises the rate by ``step × configured rate`` (up to the ceiling and the plateau), then, once
   the rate is at the ceiling, the burst by one; ``next_increase ← now + quiet``. Any rate-limited
@@ -106,6 +108,8 @@ class AimdConfig:
             and increases continue to the ceiling; > 0.
         probe_backoff: a refused probe multiplies the wait before the next one by this, >= 1.
         probe_max: the longest wait before a probe, s; >= ``probe_after``.
+        steady: seconds a held rate (``rate_cap``) must go without a rate limit before a
+            refusal of it counts as its edge (``margin``, not ``decrease``); > 0.
         margin: a refused burst takes the rate to this fraction of itself, once per refused
             rate, in (0, 1]: evenly paced sends at exactly a window quota's rate are refused
             by the arrival jitter at the window's edge; 1.0 leaves the rate alone.
@@ -125,6 +129,7 @@ class AimdConfig:
     probe_after: float = 300.0
     probe_backoff: float = 2.0
     probe_max: float = 2400.0
+    steady: float = 10.0
     margin: float = 0.95
 
     def __post_init__(self) -> None:
@@ -138,7 +143,7 @@ class AimdConfig:
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
-        for name in ("quiet", "probe_after"):
+        for name in ("quiet", "probe_after", "steady"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be finite and > 0 s, got {value}")
@@ -269,7 +274,15 @@ def on_rate_limited(
     floor = min(config.min_rate, state.ceiling_rate)
     if after_burst is False:
         probing = 0 < state.good_rate < state.rate
-        rate = state.good_rate if probing else max(floor, state.rate * config.decrease)
+        # A rate held steady and refused long after: its edge (arrival jitter, a stalled
+        # sender catching up), not a rate twice too high.
+        edge = state.rate_cap == state.rate and now - state.refused_at >= config.steady
+        if probing:
+            rate = state.good_rate
+        elif edge:
+            rate = max(floor, state.rate * config.margin)
+        else:
+            rate = max(floor, state.rate * config.decrease)
         wait = max(config.probe_after, state.probe_wait) * config.probe_backoff
         return replace(
             event,
@@ -279,7 +292,7 @@ def on_rate_limited(
             rate=rate,
             refused_rate=state.rate,
             rate_cap=rate,
-            good_rate=state.good_rate if probing else 0.0,
+            good_rate=state.good_rate if probing or edge else 0.0,
             probe_wait=min(config.probe_max, wait) if probing else 0.0,
         )
     return replace(

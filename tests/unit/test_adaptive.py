@@ -288,8 +288,34 @@ def test_each_refused_probe_doubles_the_wait_before_the_next_up_to_probe_max() -
         state = on_rate_limited(state, config, refused, refused - 0.1, after_burst=False)
         assert (state.rate, state.probe_wait) == (5.0, wait)
     # The good rate itself refused: halved, and the wait back to probe_after.
-    state = on_rate_limited(state, config, refused + 10.0, refused + 9.9, after_burst=False)
+    state = on_rate_limited(state, config, refused + 5.0, refused + 4.9, after_burst=False)
     assert (state.rate, state.good_rate, state.probe_wait) == (2.5, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("now", "rate", "decreases"),
+    [
+        (10.499, 2.5, 2),  # 9.999 s after the decrease: held not long enough, halved
+        (10.5, 4.75, 2),  # held steady 10 s: its edge, only 5 % lower
+        (200.0, 4.75, 2),
+    ],
+)
+def test_a_rate_held_steady_and_refused_goes_only_a_margin_lower(
+    now: float, rate: float, decreases: int
+) -> None:
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
+    state = on_rate_limited(state, CONFIG, now, now - 0.1, after_burst=False)
+    assert (state.rate, state.rate_cap, state.decreases) == (rate, rate, decreases)
+    # Still held at the new rate until probe_after.
+    assert successes(state, CONFIG, [now + 2.0, now + 299.0]) == [(rate, 8), (rate, 8)]
+
+
+def test_a_refused_burst_then_a_steady_rate_refused_at_its_edge() -> None:
+    # A 10 per second window: the burst halves, the rate goes to 9.5; 7 s later an evenly
+    # paced send is refused (a stalled sender catching up): 9.025, not 4.75.
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.0, after_burst=True)
+    state = on_rate_limited(state, CONFIG, 10.5, 10.4, after_burst=False)
+    assert (state.rate, state.burst, state.decreases) == (9.025, 4, 2)
 
 
 def test_a_refused_good_rate_is_halved_and_forgotten() -> None:
@@ -427,6 +453,7 @@ def test_quota_ceiling_rejects_invalid_quotas(limit: int, window: float) -> None
         ({"margin": 0.0}, "margin"),
         ({"probe_backoff": 0.5}, "probe_backoff"),
         ({"probe_max": 100.0}, "probe_max"),
+        ({"steady": 0.0}, "steady"),
         ({"margin": 1.5}, "margin"),
     ],
 )
