@@ -3,6 +3,7 @@
 Run from the repository root (not part of the test suite)::
 
     python bench/bench_fleet.py [--speed 10] [--n 1,2,4,8] [--requests 120] [--quick]
+                                [--cases all|plain|adaptive] [--adaptive-requests 600]
 
 It starts ONE provider sandbox (``python -m scrapy_apigw.sandbox --port 0 --speed S``; its
 request log has every arrival's time) and ONE redis-server (``tests/fixtures_redis.py``), then
@@ -14,7 +15,10 @@ each sending ``requests / N`` MusicBrainz ISRC lookups (the sandbox's MusicBrain
 - ``shared``: ``APIGW_SHARED_LIMITS`` on (the default with ``APIGW_REDIS_URL``), one fleet;
 - ``local``: ``APIGW_SHARED_LIMITS=False``, the baseline (each process its own bucket);
 - ``adaptive 2x rate`` / ``adaptive burst 10``: shared, ``--adaptive-n`` processes configured at
-  twice the provider's rate, or with burst 10 (the adaptive rate is to bring them down).
+  twice the provider's rate, or with burst 10 (the adaptive rate is to bring them down). They
+  send ``--adaptive-requests`` lookups (default 600: 60 s at the provider's 10 req/s), so that
+  the quota used measures the steady state after the adaptation, not the adaptation itself.
+  ``--cases adaptive`` runs only them, ``--cases plain`` only shared and local.
 
 Per case, from the sandbox log: rejections (``rate_limited`` answers), the most arrivals in any
 window of the provider's length (1 s / S) against the configured ``rate * window + burst``,
@@ -239,10 +243,10 @@ def run_case(
     )
 
 
-def cases(ns: Sequence[int], adaptive_n: int, adaptive: bool) -> list[Case]:
-    """Shared and local for each N, then the two adaptive cases."""
+def cases(ns: Sequence[int], adaptive_n: int, adaptive: bool, plain: bool = True) -> list[Case]:
+    """Shared and local for each N (*plain*), then the two adaptive cases (*adaptive*)."""
     out: list[Case] = []
-    for n in ns:
+    for n in ns if plain else ():
         out.append(Case(f"shared N={n}", n, shared=True))
         out.append(Case(f"local N={n}", n, shared=False))
     if adaptive:
@@ -321,24 +325,42 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--adaptive-n", type=int, default=2, help="processes of the adaptive cases (default 2)"
     )
-    parser.add_argument("--no-adaptive", action="store_true", help="skip the adaptive cases")
     parser.add_argument(
-        "--quick", action="store_true", help="N = 1,2,4 and 60 lookups per case (about 1.5 min)"
+        "--adaptive-requests",
+        type=int,
+        default=600,
+        help="lookups per adaptive case, split over --adaptive-n (default 600)",
+    )
+    parser.add_argument(
+        "--cases",
+        choices=("all", "plain", "adaptive"),
+        default="all",
+        help="all (default), plain (shared and local only) or adaptive (the adaptive cases only)",
+    )
+    parser.add_argument(
+        "--no-adaptive", action="store_true", help="skip the adaptive cases (= --cases plain)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="N = 1,2,4, 60 lookups per case and 120 per adaptive case (about 1.5 min)",
     )
     parser.add_argument(
         "--output", type=Path, default=RESULTS / "fleet-latest.json", help="JSON results file"
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.n, args.requests = "1,2,4", 60
+        args.n, args.requests, args.adaptive_requests = "1,2,4", 60, 120
     try:
         args.ns = [int(n) for n in args.n.split(",")]
     except ValueError:
         parser.error(f"--n must be comma-separated integers, got {args.n!r}")
     if any(n < 1 or n > 9 for n in args.ns) or not 1 <= args.adaptive_n <= 9:
         parser.error("process counts must be 1..9 (one ISRC digit per process)")
-    if args.requests < 2:
-        parser.error("--requests must be at least 2")
+    if args.requests < 2 or args.adaptive_requests < 2:
+        parser.error("--requests and --adaptive-requests must be at least 2")
+    if args.no_adaptive:
+        args.cases = "plain"
     return args
 
 
@@ -359,12 +381,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sandbox = start_sandbox_process(args.speed)
         print(f"sandbox at {sandbox.url} (speed {args.speed:g}), {redis.url}", file=sys.stderr)
         try:
-            for i, case in enumerate(cases(args.ns, args.adaptive_n, not args.no_adaptive)):
-                result = run_case(case, sandbox, redis.url, args.requests, work / f"case{i}")
+            plan = cases(args.ns, args.adaptive_n, args.cases != "plain", args.cases != "adaptive")
+            for i, case in enumerate(plan):
+                requests = args.adaptive_requests if case.adaptive else args.requests
+                result = run_case(case, sandbox, redis.url, requests, work / f"case{i}")
                 results.append(result)
                 print(
                     f"  {case.name}: {result.calls} calls, {result.rejections} rejections, "
                     f"quota {fmt(result.quota_share)}, p99 {fmt(result.acquire_p99_us)} us, "
+                    f"rejections early/late {result.rejections_early}/{result.rejections_late} "
+                    f"(last at {fmt(result.last_rejection_s)} provider s), "
                     f"{result.wall_s} s",
                     file=sys.stderr,
                 )
@@ -392,7 +418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "speed": args.speed,
             "n": args.ns,
             "requests": args.requests,
+            "adaptive_requests": args.adaptive_requests,
             "adaptive_n": args.adaptive_n,
+            "cases": args.cases,
         },
         "cases": [asdict(r) for r in results],
         "targets_missed": missed,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import math
 import random
 import time
 import types
@@ -36,6 +37,7 @@ from scrapy_apigw.core.adaptive import (
     on_announced,
     on_rate_limited,
     on_success,
+    refused_after_burst,
 )
 from scrapy_apigw.core.breaker import BreakerState, CircuitBreaker
 from scrapy_apigw.core.clock import Clock
@@ -165,6 +167,12 @@ class ProviderState:
         self.waits = Waits(reactor)
         #: this process's AIMD controller (the fleet's record decides while limits are shared)
         self.adaptive = AdaptiveRate(aimd, clock) if aimd is not None else None
+        #: the latest send instant (clock s) of a request answered without a rate limit: tells
+        #: whether the provider has absorbed the last burst (``refused_after_burst``)
+        self.answered_sent_at = -math.inf
+        #: when this process's controller last decreased (clock s): until a request sent from
+        #: then on is answered, refusals belong to that congestion event
+        self.decreased_at = -math.inf
 
     def classify(self, status: int, data: Any) -> Outcome:
         """The outcome of an answer with HTTP *status* and decoded JSON *data* (or None).
@@ -452,6 +460,7 @@ class Gateway:
         state.rate_limit_streak = 0
         state.rate_limits.reset()
         if state.adaptive is not None:
+            state.decreased_at = -math.inf
             state.adaptive.reset()
             self._set_rate(state, state.adaptive.rate, state.adaptive.burst)
         state.pacer.wake()
@@ -896,10 +905,16 @@ class Gateway:
         config = adaptive.config
         ceiling = announced.ceiling() if announced is not None else None
         decreased = False
+        after_burst = self._after_burst(state, sent_at) if rate_limited else None
+        recovered = after_burst is None or state.answered_sent_at >= state.decreased_at
+        if not rate_limited and sent_at is not None:
+            state.answered_sent_at = max(state.answered_sent_at, sent_at)
         if ceiling is not None:
             adaptive.announced(*ceiling)
         if rate_limited:
-            decreased = adaptive.rate_limited(sent_at)
+            decreased = adaptive.rate_limited(sent_at, after_burst, recovered)
+            if decreased:
+                state.decreased_at = self.clock()
         elif answered:
             adaptive.success()
         if self.shared is not None:
@@ -909,7 +924,7 @@ class Gateway:
                     fleet = on_announced(fleet, config, *ceiling)
                 if rate_limited:
                     sent = None if sent_at is None else sent_at + offset
-                    return on_rate_limited(fleet, config, now, sent)
+                    return on_rate_limited(fleet, config, now, sent, after_burst, recovered)
                 return on_success(fleet, config, now) if answered else fleet
 
             if self.shared.adapt(state.name, config, event, adaptive_ttl(config)):
@@ -920,11 +935,21 @@ class Gateway:
             self._decreased(state, adaptive.rate, adaptive.burst)
         self._set_rate(state, adaptive.rate, adaptive.burst)
 
+    @staticmethod
+    def _after_burst(state: ProviderState, sent_at: float | None) -> bool | None:
+        """How a refused request sent at *sent_at* left (see :func:`refused_after_burst`):
+        None when unknown (no send time, or nothing was sent through this provider's bucket)."""
+        bucket = state.bucket
+        if sent_at is None or not bucket.taken:
+            return None
+        return refused_after_burst(sent_at, bucket.ahead_until, state.answered_sent_at)
+
     def _fleet_adapted(self, provider: str, rate: float, burst: int, decreased: bool) -> None:
         state = self.states.get(provider)
         if state is None or state.adaptive is None:
             return
         if decreased:
+            state.decreased_at = max(state.decreased_at, self.clock())
             self._decreased(state, rate, burst, " for the fleet")
         self._unsettled.discard(provider)
         self._set_rate(state, rate, burst)
@@ -932,6 +957,10 @@ class Gateway:
     def _fleet_rate_seen(self, provider: str, rate: float, burst: int) -> None:
         state = self.states.get(provider)
         if state is not None and state.adaptive is not None:
+            if rate < state.bucket.rate or burst < state.bucket.burst:
+                # Another process's decrease: until a request sent from now on is answered,
+                # this process's refusals belong to that congestion event too.
+                state.decreased_at = max(state.decreased_at, self.clock())
             self._set_rate(state, rate, burst)
 
     def _fleet_adapt_failed(self, provider: str) -> None:
@@ -1072,10 +1101,12 @@ def aimd_config(config: ProviderConfig, scale: float = 1.0) -> AimdConfig | None
         quiet=defaults.quiet / scale,
         hold=defaults.hold / scale,
         probe_after=defaults.probe_after / scale,
+        probe_max=defaults.probe_max / scale,
+        steady=defaults.steady / scale,
     )
 
 
 def adaptive_ttl(config: AimdConfig) -> float:
     """Seconds the fleet keeps an adaptive record after its last write: an hour, and at least
-    twice ``probe_after`` (a record at its plateau is rewritten only on the next rate limit)."""
-    return max(3600.0, 2 * config.probe_after)
+    twice ``probe_max`` (a record at its plateau is rewritten only on the next rate limit)."""
+    return max(3600.0, 2 * config.probe_max)

@@ -10,7 +10,7 @@ Pure logic over a small immutable record, so the same rules can run in one proce
 inside a Redis script on the server's clock:
 
     state = AdaptiveState.initial(config)
-    state = on_rate_limited(state, config, now, sent_at)   # a 429 (or the provider's equivalent)
+    state = on_rate_limited(state, config, now, sent_at, after_burst)  # a 429 or equivalent
     state = on_success(state, config, now)                 # any answer that was not rate limited
     state = on_announced(state, config, rate, burst)       # the provider announced its quota
 
@@ -34,6 +34,22 @@ Rules (constants are :class:`AimdConfig` fields):
   ×0.5); holding just below the rate that failed is CUBIC's plateau around ``W_max`` (RFC 9438
   §4.2, and botocore's adaptive retry mode, a client-side CUBIC rate limiter), simplified to a
   flat cap. ``plateau=1.0`` gives plain AIMD.
+- **A burst too large, or a rate too high** (*after_burst*, told by the caller from how the
+  refused request left: :func:`refused_after_burst`). A refusal of a request sent in or after a
+  burst the provider has not yet absorbed halves the burst only (held there until
+  ``probe_after``) and takes the rate to ``margin × rate`` once per refused rate (at exactly a
+  window quota's rate, paced sends are refused at the window's edge by arrival jitter). A
+  refusal of an evenly paced request halves the rate only and holds it there (``rate_cap``)
+  until ``probe_after``: every step above a provider's rate is a rejection, so no climb toward
+  the refused rate; refused again after ``steady`` s held, it goes only ``margin`` lower (the
+  edge of the provider's window, not a rate twice too high). When ``probe_after`` passes, the
+  rate held is the ``good_rate``; a refused probe above it returns to it (not to half), with a
+  hold of ``max(hold, quiet)``, and doubles the wait before the next probe (``probe_backoff``,
+  up to ``probe_max``: a provider whose quota does not move costs one rejection per probe, ever
+  rarer); the good rate itself refused within ``steady`` s is halved and forgotten (the wait
+  back to ``probe_after``). *recovered* False (no request sent after the last decrease answered
+  yet) makes a refusal part of the last event. Unknown (None) keeps the rules above: both
+  halve, the plateau caps the climb.
 - **Increase, one step per quiet interval.** A success answered at or after ``next_increase``
   raises the rate by ``step × configured rate`` (up to the ceiling and the plateau), then, once
   the rate is at the ceiling, the burst by one; ``next_increase ← now + quiet``. Any rate-limited
@@ -63,6 +79,7 @@ __all__ = [
     "on_rate_limited",
     "on_success",
     "quota_ceiling",
+    "refused_after_burst",
 ]
 
 
@@ -89,6 +106,13 @@ class AimdConfig:
             the plateau off (plain AIMD).
         probe_after: seconds without a rate limit after which the refused rate is forgotten
             and increases continue to the ceiling; > 0.
+        probe_backoff: a refused probe multiplies the wait before the next one by this, >= 1.
+        probe_max: the longest wait before a probe, s; >= ``probe_after``.
+        steady: seconds a held rate (``rate_cap``) must go without a rate limit before a
+            refusal of it counts as its edge (``margin``, not ``decrease``); > 0.
+        margin: a refused burst takes the rate to this fraction of itself, once per refused
+            rate, in (0, 1]: evenly paced sends at exactly a window quota's rate are refused
+            by the arrival jitter at the window's edge; 1.0 leaves the rate alone.
 
     Raises:
         ValueError: a value out of its range.
@@ -103,6 +127,10 @@ class AimdConfig:
     hold: float = 1.0
     plateau: float = 0.9
     probe_after: float = 300.0
+    probe_backoff: float = 2.0
+    probe_max: float = 2400.0
+    steady: float = 10.0
+    margin: float = 0.95
 
     def __post_init__(self) -> None:
         if not (self.rate > 0 and math.isfinite(self.rate)):
@@ -111,14 +139,21 @@ class AimdConfig:
             raise ValueError(f"burst must be >= 1 token, got {self.burst}")
         if not 0 < self.decrease < 1:
             raise ValueError(f"decrease must be in (0, 1), got {self.decrease}")
-        for name in ("step", "floor", "plateau"):
+        for name in ("step", "floor", "plateau", "margin"):
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
-        for name in ("quiet", "probe_after"):
+        for name in ("quiet", "probe_after", "steady"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be finite and > 0 s, got {value}")
+        if not (self.probe_backoff >= 1 and math.isfinite(self.probe_backoff)):
+            raise ValueError(f"probe_backoff must be finite and >= 1, got {self.probe_backoff}")
+        if not (self.probe_max >= self.probe_after and math.isfinite(self.probe_max)):
+            raise ValueError(
+                f"probe_max must be finite and >= probe_after ({self.probe_after} s), "
+                f"got {self.probe_max}"
+            )
         if not (self.hold >= 0 and math.isfinite(self.hold)):
             raise ValueError(f"hold must be finite and >= 0 s, got {self.hold}")
 
@@ -148,6 +183,14 @@ class AdaptiveState:
         refused_at: instant of the last rate-limited answer (counted or not), s; ``-inf``: none.
         decreases: congestion events (decreases) so far.
         increases: increase steps so far.
+        rate_cap: increases of the rate stop here until the refused rate is forgotten, req/s
+            (a rate refused while evenly paced holds at its decrease); ``inf``: no cap.
+        burst_cap: increases of the burst stop here until the refused rate is forgotten,
+            tokens (a refused burst holds at its decrease); 0: no cap.
+        good_rate: a rate held ``probe_after`` s without a rate limit, req/s: where a refused
+            probe above it returns; 0: none known.
+        probe_wait: seconds without a rate limit before the next probe (forgetting the refused
+            rate and the caps); 0: ``probe_after``.
     """
 
     rate: float
@@ -160,6 +203,10 @@ class AdaptiveState:
     refused_at: float = -math.inf
     decreases: int = 0
     increases: int = 0
+    rate_cap: float = math.inf
+    burst_cap: int = 0
+    good_rate: float = 0.0
+    probe_wait: float = 0.0
 
     @classmethod
     def initial(cls, config: AimdConfig) -> AdaptiveState:
@@ -173,7 +220,12 @@ class AdaptiveState:
 
 
 def on_rate_limited(
-    state: AdaptiveState, config: AimdConfig, now: float, sent_at: float | None = None
+    state: AdaptiveState,
+    config: AimdConfig,
+    now: float,
+    sent_at: float | None = None,
+    after_burst: bool | None = None,
+    recovered: bool = True,
 ) -> AdaptiveState:
     """The provider refused a request for its rate (429, MusicBrainz 503, Last.fm error 29...).
 
@@ -183,27 +235,95 @@ def on_rate_limited(
         now: when the answer arrived, s.
         sent_at: when the refused request was sent, s (same clock as *now*); None when unknown,
             which counts as sent *now*.
+        after_burst: how the refused request was sent (:func:`refused_after_burst`): True in or
+            after a burst that the provider has not yet been seen to absorb (the burst is too
+            large for its window); False evenly paced, the burst absorbed or none (the rate is
+            too high); None unknown (both are lowered).
+        recovered: False while no request sent after the last decrease has been answered
+            without a rate limit: the provider has not absorbed the excess yet (MusicBrainz
+            refuses paced sends until the backlog its refused requests built drains), so the
+            refusal belongs to the last congestion event, whenever it was sent.
 
     Returns:
         The next state: decreased when this starts a new congestion event (the request was sent
         at or after ``hold_until``), otherwise the same rate with the next increase postponed to
-        ``now + quiet``.
+        ``now + quiet``. See the module's rules for each kind of event.
     """
     next_increase = now + config.quiet
     sent = now if sent_at is None else sent_at
-    if sent < state.hold_until:
-        return replace(state, next_increase=next_increase, refused_at=now)
+    same = replace(state, next_increase=next_increase, refused_at=now)
+    if sent < state.hold_until or not recovered:
+        return same
+    event = replace(same, hold_until=now + config.hold, decreases=state.decreases + 1)
+    if after_burst is True:
+        burst = max(1, math.floor(state.burst * config.decrease))
+        rate, refused = state.rate, state.refused_rate
+        if refused == math.inf or rate > config.margin * refused:
+            refused = rate
+            rate = max(min(config.min_rate, state.ceiling_rate), config.margin * rate)
+        if (rate, burst) == (state.rate, state.burst):
+            return same  # the burst is at 1 and the rate below the margin: nothing to lower
+        return replace(
+            event,
+            rate=rate,
+            burst=burst,
+            refused_rate=refused,
+            rate_cap=min(state.rate_cap, rate),
+            burst_cap=burst,
+        )
     floor = min(config.min_rate, state.ceiling_rate)
+    if after_burst is False:
+        probing = 0 < state.good_rate < state.rate
+        # A rate held steady and refused long after: its edge (arrival jitter, a stalled
+        # sender catching up), not a rate twice too high.
+        edge = state.rate_cap == state.rate and now - state.refused_at >= config.steady
+        if probing:
+            rate = state.good_rate
+        elif edge:
+            rate = max(floor, state.rate * config.margin)
+        else:
+            rate = max(floor, state.rate * config.decrease)
+        wait = max(config.probe_after, state.probe_wait) * config.probe_backoff
+        return replace(
+            event,
+            # A refused probe's excess is still in the provider's window or backlog: its
+            # refusals for one more quiet interval belong to this event, fleet-wide.
+            hold_until=now + max(config.hold, config.quiet) if probing else event.hold_until,
+            rate=rate,
+            refused_rate=state.rate,
+            rate_cap=rate,
+            good_rate=state.good_rate if probing or edge else 0.0,
+            probe_wait=min(config.probe_max, wait) if probing else 0.0,
+        )
     return replace(
-        state,
+        event,
         rate=max(floor, state.rate * config.decrease),
         burst=max(1, math.floor(state.burst * config.decrease)),
         refused_rate=state.rate,
-        hold_until=now + config.hold,
-        next_increase=next_increase,
-        refused_at=now,
-        decreases=state.decreases + 1,
     )
+
+
+def refused_after_burst(sent_at: float, ahead_until: float, answered_sent_at: float) -> bool:
+    """Whether a request sent at *sent_at* and refused belongs to a burst (True) or was sent
+    evenly paced after the provider absorbed the last burst (False).
+
+    A burst's excess stays in the provider's window after the burst: a sliding window refuses
+    evenly paced sends until the burst's arrivals leave it, and a provider that counts refused
+    requests (MusicBrainz) refuses them until the backlog drains. So a refusal is the burst's
+    when the request was sent while the sends were ahead of the paced schedule (before
+    *ahead_until*), or later but before any request sent from *ahead_until* on was answered
+    without a rate limit.
+
+    Args:
+        sent_at: when the refused request was sent, s.
+        ahead_until: until when the sends were ahead of the paced schedule, s
+            (:attr:`~scrapy_apigw.core.ratelimit.TokenBucket.ahead_until`); ``-inf``: never.
+        answered_sent_at: the latest send instant of a request answered without a rate limit,
+            s; ``-inf``: none.
+    """
+    if ahead_until == -math.inf:
+        return False
+    return sent_at < ahead_until or answered_sent_at < ahead_until
 
 
 def on_success(state: AdaptiveState, config: AimdConfig, now: float) -> AdaptiveState:
@@ -211,20 +331,25 @@ def on_success(state: AdaptiveState, config: AimdConfig, now: float) -> Adaptive
 
     Returns:
         The next state: one increase step when ``now >= next_increase`` and something is below
-        its cap (the rate first, then the burst), otherwise *state* itself. The refused rate is
-        forgotten first when the last rate limit is ``probe_after`` s old or more.
+        its cap (the rate first, then the burst), otherwise *state* itself. The refused rate and
+        the caps are forgotten first when the last rate limit is ``probe_after`` s old or more;
+        the rate then held is the good rate a refused probe returns to.
     """
     refused = state.refused_rate
-    if refused != math.inf and now - state.refused_at >= config.probe_after:
+    remembered = refused != math.inf or state.rate_cap != math.inf or state.burst_cap
+    if remembered and now - state.refused_at >= (state.probe_wait or config.probe_after):
         refused = math.inf
-        state = replace(state, refused_rate=refused)
+        state = replace(
+            state, refused_rate=refused, rate_cap=math.inf, burst_cap=0, good_rate=state.rate
+        )
     if now < state.next_increase:
         return state
-    rate_cap = min(state.ceiling_rate, config.plateau * refused)
+    rate_cap = min(state.ceiling_rate, config.plateau * refused, state.rate_cap)
+    burst_cap = min(state.ceiling_burst, state.burst_cap or state.ceiling_burst)
     rate, burst = state.rate, state.burst
     if rate < rate_cap:
         rate = min(rate_cap, rate + config.rate_step)
-    elif rate >= state.ceiling_rate and burst < state.ceiling_burst:
+    elif rate >= state.ceiling_rate and burst < burst_cap:
         burst += 1
     else:
         return state  # at a cap: nothing to raise, and no step is spent
@@ -321,14 +446,23 @@ class AdaptiveRate:
         """Effective burst, tokens (a stat)."""
         return self._state.burst
 
-    def rate_limited(self, sent_at: float | None = None) -> bool:
-        """Report a rate-limited answer to a request sent at *sent_at* (clock time, s).
+    def rate_limited(
+        self,
+        sent_at: float | None = None,
+        after_burst: bool | None = None,
+        recovered: bool = True,
+    ) -> bool:
+        """Report a rate-limited answer to a request sent at *sent_at* (clock time, s), in or
+        after a burst or not (*after_burst*), after the last decrease was absorbed or not
+        (*recovered*): see :func:`on_rate_limited`.
 
         Returns:
-            True when the rate and burst were lowered (a new congestion event).
+            True when the rate or burst was lowered (a new congestion event).
         """
         before = self._state
-        self._state = on_rate_limited(before, self._config, self._clock(), sent_at)
+        self._state = on_rate_limited(
+            before, self._config, self._clock(), sent_at, after_burst, recovered
+        )
         return self._state.decreases != before.decreases
 
     def success(self) -> bool:

@@ -58,6 +58,20 @@ class TokenBucket:
         self._base = float(self._burst)
         self._blocked_until = -math.inf
         self._pauses = 0
+        self._taken = 0
+        self._ahead_until = -math.inf
+
+    @property
+    def taken(self) -> int:
+        """Tokens taken so far (by :meth:`reserve` and :meth:`try_acquire`)."""
+        return self._taken
+
+    @property
+    def ahead_until(self) -> float:
+        """Clock time until which the sends so far are ahead of the paced schedule (a burst):
+        a take at *t* that left *k* >= 1 whole tokens is ``(k + 1) / rate`` s ahead of a sender
+        paced from *t* on; the latest such end, ``-inf`` when no take was ahead."""
+        return self._ahead_until
 
     @property
     def rate(self) -> float:
@@ -107,6 +121,7 @@ class TokenBucket:
         # waits exactly k / rate (no float sums accumulate).
         wait = (self._anchor - now) + (n - self._base) / self._rate
         self._base -= n
+        self._took(now, level - n)
         if level >= n:
             return 0.0
         return max(0.0, wait)
@@ -121,10 +136,12 @@ class TokenBucket:
             ValueError: ``n < 1``.
         """
         _check_n(n)
-        level = self._settle(self._clock())
+        now = self._clock()
+        level = self._settle(now)
         if level < n:
             return False
         self._base -= n
+        self._took(now, level - n)
         return True
 
     def time_until(self, n: int = 1) -> float:
@@ -200,6 +217,11 @@ class TokenBucket:
         if now >= self._anchor:
             self._settle(now)  # a full bucket stopped filling at the old capacity
         self._burst = int(burst)
+
+    def _took(self, now: float, left: float) -> None:
+        self._taken += 1
+        if left >= 1.0 - _EPSILON:
+            self._ahead_until = max(self._ahead_until, now + (round(left, 9) + 1) / self._rate)
 
     def _level(self, now: float) -> float:
         level = self._base + (now - self._anchor) * self._rate

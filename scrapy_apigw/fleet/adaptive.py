@@ -16,7 +16,7 @@ from scrapy_apigw.core.adaptive import AdaptiveState, AimdConfig
 
 __all__ = ["state_fields", "state_from_fields"]
 
-_INTEGERS = {"burst", "ceiling_burst", "decreases", "increases"}
+_INTEGERS = {"burst", "ceiling_burst", "decreases", "increases", "burst_cap"}
 
 
 def state_fields(state: AdaptiveState) -> dict[str, str]:
@@ -58,4 +58,5 @@ def state_from_fields(values: Mapping[str, str], config: AimdConfig) -> Adaptive
         burst=max(1, min(state.burst, config.burst)),
         ceiling_rate=min(state.ceiling_rate, config.rate),
         ceiling_burst=max(1, min(state.ceiling_burst, config.burst)),
+        good_rate=min(state.good_rate, config.rate),
     )

@@ -15,6 +15,7 @@ from scrapy_apigw.core.adaptive import (
     on_rate_limited,
     on_success,
     quota_ceiling,
+    refused_after_burst,
 )
 from scrapy_apigw.core.clock import FakeClock
 
@@ -202,6 +203,173 @@ def test_a_decrease_from_a_lower_rate_lowers_the_plateau_too() -> None:
     assert [r for r, _ in successes(state, CONFIG, times)] == [5.5, 6.5, 7.5, 8.1, 8.1]
 
 
+# --- what the refused request's send says: a burst too large, or a rate too high -------------
+
+
+def test_a_refused_burst_halves_the_burst_and_takes_the_rate_a_margin_below_once() -> None:
+    # Rate 10, burst 8; refused requests of a burst sent at 0.0, answered from 0.5 on.
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.0, after_burst=True)
+    assert (state.rate, state.burst, state.decreases) == (9.5, 4, 1)
+    assert (state.refused_rate, state.rate_cap, state.burst_cap) == (10.0, 9.5, 4)
+    assert (state.hold_until, state.next_increase) == (1.5, 2.5)
+    # Refusals sent after the hold while the burst is not absorbed: the burst again, the rate
+    # already a margin below the refused one stays.
+    state = on_rate_limited(state, CONFIG, 1.6, 1.5, after_burst=True)
+    assert (state.rate, state.burst, state.decreases, state.burst_cap) == (9.5, 2, 2, 2)
+    state = on_rate_limited(state, CONFIG, 2.7, 2.6, after_burst=True)
+    assert (state.rate, state.burst, state.decreases) == (9.5, 1, 3)
+    # Burst 1 and the rate at its margin: nothing left to lower, not a congestion event.
+    state = on_rate_limited(state, CONFIG, 3.8, 3.7, after_burst=True)
+    assert (state.rate, state.burst, state.decreases) == (9.5, 1, 3)
+    assert (state.hold_until, state.next_increase, state.refused_at) == (3.7, 5.8, 3.8)
+
+
+def test_after_a_refused_burst_nothing_climbs_until_probe_after_then_the_held_rate_is_good() -> (
+    None
+):
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.0, after_burst=True)
+    assert successes(state, CONFIG, [2.5, 4.5, 100.0, 300.4]) == [(9.5, 4)] * 4
+    state = on_success(state, CONFIG, 300.5)  # 300 s after the refusal at 0.5: a probe
+    assert (state.rate, state.burst, state.good_rate) == (10.0, 4, 9.5)
+    assert (state.refused_rate, state.rate_cap, state.burst_cap) == (math.inf, math.inf, 0)
+    assert successes(state, CONFIG, [302.5, 304.5, 306.5, 308.5, 310.5]) == [
+        (10.0, 5),
+        (10.0, 6),
+        (10.0, 7),
+        (10.0, 8),
+        (10.0, 8),
+    ]
+
+
+def test_a_margin_of_one_leaves_the_rate_of_a_refused_burst_alone() -> None:
+    config = AimdConfig(rate=10.0, burst=8, margin=1.0)
+    state = on_rate_limited(AdaptiveState.initial(config), config, 0.5, 0.0, after_burst=True)
+    assert (state.rate, state.burst, state.refused_rate) == (10.0, 4, 10.0)
+
+
+def test_an_evenly_paced_refusal_halves_the_rate_only_and_holds_it_until_probe_after() -> None:
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
+    assert (state.rate, state.burst, state.decreases) == (5.0, 8, 1)
+    assert (state.refused_rate, state.rate_cap, state.good_rate) == (10.0, 5.0, 0.0)
+    # No climb toward 0.9 x 10: a rate refused while evenly paced is not probed again before
+    # probe_after (each probe above the provider's rate is a rejection).
+    assert successes(state, CONFIG, [2.5, 10.0, 150.0, 300.4]) == [(5.0, 8)] * 4
+    assert successes(state, CONFIG, [300.5, 301.0, 302.5]) == [(6.0, 8), (6.0, 8), (7.0, 8)]
+
+
+def test_a_refused_probe_returns_to_the_good_rate_and_holds_there() -> None:
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
+    for t in (300.5, 302.5):
+        state = on_success(state, CONFIG, t)
+    assert (state.rate, state.good_rate) == (7.0, 5.0)
+    state = on_rate_limited(state, CONFIG, 303.0, 302.9, after_burst=False)
+    assert (state.rate, state.rate_cap, state.good_rate, state.refused_rate) == (5.0, 5.0, 5.0, 7.0)
+    assert state.decreases == 2
+    assert state.probe_wait == 600.0  # the next probe waits twice as long
+    assert state.hold_until == 305.0  # a hold of one quiet interval: the probe's excess
+    state = on_rate_limited(state, CONFIG, 304.9, 304.8, after_burst=False)
+    assert (state.rate, state.decreases) == (5.0, 2)
+    # The probe 600 s after the last rate limit (304.9, of the same event).
+    assert successes(state, CONFIG, [305.0, 904.8]) == [(5.0, 8), (5.0, 8)]
+    assert successes(state, CONFIG, [904.9]) == [(6.0, 8)]
+
+
+def test_each_refused_probe_doubles_the_wait_before_the_next_up_to_probe_max() -> None:
+    config = AimdConfig(rate=10.0, burst=8, probe_after=300.0, probe_max=1000.0)
+    state = on_rate_limited(AdaptiveState.initial(config), config, 0.5, 0.4, after_burst=False)
+    assert (state.rate, state.probe_wait) == (5.0, 0.0)
+    refused = 0.5
+    for wait in (600.0, 1000.0, 1000.0):
+        previous = state.probe_wait or 300.0
+        assert on_success(state, config, refused + previous - 0.001).rate == 5.0
+        state = on_success(state, config, refused + previous)  # the probe: one step up
+        assert (state.rate, state.good_rate) == (6.0, 5.0)
+        refused = refused + previous + 0.5
+        state = on_rate_limited(state, config, refused, refused - 0.1, after_burst=False)
+        assert (state.rate, state.probe_wait) == (5.0, wait)
+    # The good rate itself refused: halved, and the wait back to probe_after.
+    state = on_rate_limited(state, config, refused + 5.0, refused + 4.9, after_burst=False)
+    assert (state.rate, state.good_rate, state.probe_wait) == (2.5, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("now", "rate", "decreases"),
+    [
+        (10.499, 2.5, 2),  # 9.999 s after the decrease: held not long enough, halved
+        (10.5, 4.75, 2),  # held steady 10 s: its edge, only 5 % lower
+        (200.0, 4.75, 2),
+    ],
+)
+def test_a_rate_held_steady_and_refused_goes_only_a_margin_lower(
+    now: float, rate: float, decreases: int
+) -> None:
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
+    state = on_rate_limited(state, CONFIG, now, now - 0.1, after_burst=False)
+    assert (state.rate, state.rate_cap, state.decreases) == (rate, rate, decreases)
+    # Still held at the new rate until probe_after.
+    assert successes(state, CONFIG, [now + 2.0, now + 299.0]) == [(rate, 8), (rate, 8)]
+
+
+def test_a_refused_burst_then_a_steady_rate_refused_at_its_edge() -> None:
+    # A 10 per second window: the burst halves, the rate goes to 9.5; 7 s later an evenly
+    # paced send is refused (a stalled sender catching up): 9.025, not 4.75.
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.0, after_burst=True)
+    state = on_rate_limited(state, CONFIG, 10.5, 10.4, after_burst=False)
+    assert (state.rate, state.burst, state.decreases) == (9.025, 4, 2)
+
+
+def test_a_refused_good_rate_is_halved_and_forgotten() -> None:
+    # The provider lowered its quota: the rate held probe_after s is refused at that rate.
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
+    state = on_success(state, CONFIG, 300.5)
+    state = on_rate_limited(state, CONFIG, 303.0, 302.9, after_burst=False)  # probe: back to 5
+    state = on_rate_limited(state, CONFIG, 306.0, 305.9, after_burst=False)  # 5 itself refused
+    assert (state.rate, state.rate_cap, state.good_rate, state.decreases) == (2.5, 2.5, 0.0, 3)
+
+
+def test_refusals_before_the_decrease_is_absorbed_are_the_same_event_whenever_sent() -> None:
+    # Back at the good rate after a refused probe, MusicBrainz still refuses paced sends until
+    # the backlog of the refused ones drains: sent after the hold, but nothing sent since the
+    # decrease has been answered yet.
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
+    state = on_success(state, CONFIG, 300.5)
+    state = on_rate_limited(state, CONFIG, 303.0, 302.9, after_burst=False)  # probe: back to 5
+    assert (state.rate, state.hold_until, state.decreases) == (5.0, 305.0, 2)
+    state = on_rate_limited(state, CONFIG, 306.0, 305.9, after_burst=False, recovered=False)
+    assert (state.rate, state.good_rate, state.decreases) == (5.0, 5.0, 2)
+    assert (state.refused_at, state.next_increase) == (306.0, 308.0)
+    state = on_rate_limited(state, CONFIG, 307.0, 306.9, after_burst=False, recovered=True)
+    assert (state.rate, state.good_rate, state.decreases) == (2.5, 0.0, 3)
+
+
+def test_unknown_send_leaves_the_plain_rules() -> None:
+    initial = AdaptiveState.initial(CONFIG)
+    assert on_rate_limited(initial, CONFIG, 0.5, 0.4, after_burst=None) == on_rate_limited(
+        initial, CONFIG, 0.5, 0.4
+    )
+    state = on_rate_limited(initial, CONFIG, 0.5, 0.4)
+    assert (state.rate, state.burst, state.rate_cap, state.burst_cap) == (5.0, 4, math.inf, 0)
+
+
+@pytest.mark.parametrize(
+    ("sent_at", "ahead_until", "answered_sent_at", "expected"),
+    [
+        (5.0, -math.inf, 4.0, False),  # the bucket never sent ahead of its pace
+        (5.0, -math.inf, -math.inf, False),
+        (0.99, 1.0, -math.inf, True),  # sent while ahead (in the burst)
+        (0.5, 1.0, 3.0, True),  # sent while ahead, answered late
+        (2.0, 1.0, -math.inf, True),  # paced after the burst, nothing answered since
+        (2.0, 1.0, 0.99, True),  # the last answered request was sent while ahead
+        (2.0, 1.0, 1.0, False),  # a request sent from ahead_until on was answered: absorbed
+        (1.0, 1.0, 1.5, False),
+    ],
+)
+def test_a_refusal_is_the_bursts_until_a_request_sent_after_it_is_answered(
+    sent_at: float, ahead_until: float, answered_sent_at: float, expected: bool
+) -> None:
+    assert refused_after_burst(sent_at, ahead_until, answered_sent_at) is expected
+
+
 def test_an_announced_quota_lowers_the_ceiling_and_the_effective_values_at_once() -> None:
     state = on_announced(AdaptiveState.initial(CONFIG), CONFIG, rate=4.0, burst=1)
     assert (state.rate, state.burst, state.ceiling_rate, state.ceiling_burst) == (4.0, 1, 4.0, 1)
@@ -282,6 +450,11 @@ def test_quota_ceiling_rejects_invalid_quotas(limit: int, window: float) -> None
         ({"quiet": 0.0}, "quiet"),
         ({"probe_after": math.nan}, "probe_after"),
         ({"hold": -1.0}, "hold"),
+        ({"margin": 0.0}, "margin"),
+        ({"probe_backoff": 0.5}, "probe_backoff"),
+        ({"probe_max": 100.0}, "probe_max"),
+        ({"steady": 0.0}, "steady"),
+        ({"margin": 1.5}, "margin"),
     ],
 )
 def test_config_rejects_values_out_of_range_naming_the_field(
@@ -308,3 +481,13 @@ def test_controller_reads_its_clock_and_reports_what_changed() -> None:
     assert (controller.rate, controller.burst) == (59 / 60, 1)
     assert controller.announced(rate=59 / 60, burst=1) is False
     assert controller.state.ceiling_rate == 59 / 60
+
+
+def test_controller_passes_how_the_refused_request_was_sent() -> None:
+    clock = FakeClock(100.0)
+    controller = AdaptiveRate(CONFIG, clock)
+    assert controller.rate_limited(sent_at=99.9, after_burst=True) is True
+    assert (controller.rate, controller.burst) == (9.5, 4)
+    clock.set(102.0)
+    assert controller.rate_limited(sent_at=101.9, after_burst=False) is True
+    assert (controller.rate, controller.burst) == (4.75, 4)

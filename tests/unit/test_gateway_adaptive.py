@@ -102,6 +102,66 @@ def test_successes_raise_the_rate_one_step_per_quiet_interval_then_the_burst() -
     assert stat(gw, state, "burst/effective") == 12
 
 
+def test_a_refusal_in_or_after_a_burst_lowers_the_burst_until_a_later_send_is_answered() -> None:
+    clock = FakeClock(100.0)
+    gw = gateway(clock)
+    state = gw.states["spotify"]  # 10 req/s, burst 20
+    for _ in range(3):
+        assert state.bucket.try_acquire()  # a burst: 20 / 10 req/s ahead, until 102.0
+    assert state.bucket.ahead_until == 102.0
+    clock.set(100.2)
+    gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=100.0)
+    # The burst was too large: it halves; the rate only steps a 5 % margin below.
+    assert (state.bucket.rate, state.bucket.burst) == (9.5, 10)
+    assert stat(gw, state, "rate/decreases") == 1
+    clock.set(100.6)
+    gw.record_pacing(state, Outcome.SUCCESS, {}, sent_at=100.5)  # still sent ahead of pace
+    clock.set(101.6)  # after the hold (100.2 + 1 s), the burst not yet absorbed
+    gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=101.5)
+    assert (state.bucket.rate, state.bucket.burst) == (9.5, 5)
+    clock.set(102.1)
+    gw.record_pacing(state, Outcome.SUCCESS, {}, sent_at=102.0)  # paced, answered: absorbed
+    clock.set(103.1)  # after the hold (101.6 + 1 s): an evenly paced send refused
+    gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=103.0)
+    assert (state.bucket.rate, state.bucket.burst) == (4.75, 5)
+    assert stat(gw, state, "rate/decreases") == 3
+
+
+def test_an_evenly_paced_refusal_halves_the_rate_and_holds_it_until_probe_after() -> None:
+    clock = FakeClock(100.0)
+    gw = gateway(clock)
+    state = gw.states["musicbrainz"]  # 1 req/s, burst 1: never ahead of its pace
+    assert state.bucket.try_acquire()
+    clock.set(100.3)
+    gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=100.0)
+    assert (state.bucket.rate, state.bucket.burst) == (0.5, 1)
+    rates = []
+    for t in (102.3, 104.3, 200.0, 400.2, 400.3, 402.3):
+        clock.set(t)
+        gw.record_pacing(state, Outcome.SUCCESS, {}, sent_at=t - 0.1)
+        rates.append(state.bucket.rate)
+    # Held at 0.5 req/s until 300 s after the refusal (400.3), then one step per quiet 2 s.
+    assert rates == pytest.approx([0.5, 0.5, 0.5, 0.5, 0.6, 0.7])
+
+
+def test_refusals_until_a_request_sent_after_the_decrease_is_answered_are_one_event() -> None:
+    clock = FakeClock(100.0)
+    gw = gateway(clock)
+    state = gw.states["musicbrainz"]  # 1 req/s, burst 1; hold 1 s
+    assert state.bucket.try_acquire()
+    clock.set(100.3)
+    gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=100.0)
+    assert state.bucket.rate == 0.5
+    clock.set(103.0)  # sent after the hold, but nothing sent since 100.3 was answered
+    gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=102.9)
+    assert (state.bucket.rate, stat(gw, state, "rate/decreases")) == (0.5, 1)
+    clock.set(105.0)
+    gw.record_pacing(state, Outcome.SUCCESS, {}, sent_at=104.9)
+    clock.set(107.0)  # now absorbed: refused at the rate held, a new event
+    gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=106.9)
+    assert (state.bucket.rate, stat(gw, state, "rate/decreases")) == (0.25, 2)
+
+
 def test_server_errors_raise_no_step_and_network_errors_change_nothing() -> None:
     clock = FakeClock(100.0)
     gw = gateway(clock)
@@ -244,3 +304,19 @@ def test_time_constants_follow_the_sandbox_speed() -> None:
     clock.set(100.2)  # quiet: 2 s / 10
     gw.record_pacing(state, Outcome.SUCCESS, {})
     assert state.bucket.rate == 6.0
+
+
+def test_a_decrease_seen_in_the_fleets_rate_starts_this_process_recovery_wait() -> None:
+    clock = FakeClock(100.0)
+    gw = gateway(clock)
+    state = gw.states["spotify"]
+    clock.set(100.5)
+    gw._fleet_rate_seen("spotify", 10.0, 20)  # unchanged: no decrease seen
+    assert state.decreased_at == float("-inf")
+    gw._fleet_rate_seen("spotify", 5.0, 20)  # another process lowered the fleet's rate
+    assert (state.decreased_at, state.bucket.rate) == (100.5, 5.0)
+    clock.set(101.0)
+    gw._fleet_rate_seen("spotify", 6.0, 20)  # an increase is no decrease
+    assert state.decreased_at == 100.5
+    gw.reset_limits("spotify")
+    assert state.decreased_at == float("-inf")

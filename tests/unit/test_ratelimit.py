@@ -227,6 +227,35 @@ def test_set_burst_caps_the_level_and_a_larger_bucket_fills_at_rate() -> None:
     assert bucket.tokens == 6.0
 
 
+def test_bucket_records_until_when_its_sends_are_ahead_of_the_paced_schedule() -> None:
+    # Burst 4 at 2 tokens/s: the first take at 10.0 leaves 3 tokens, 2 s ahead of a sender
+    # paced from 10.0 (its 4 sends would go at 10.0, 10.5, 11.0, 11.5; the 5th at 12.0).
+    clock = FakeClock(10.0)
+    bucket = TokenBucket(2.0, 4, clock)
+    assert (bucket.taken, bucket.ahead_until) == (0, float("-inf"))
+    assert bucket.try_acquire()
+    assert (bucket.taken, bucket.ahead_until) == (1, 12.0)
+    assert bucket.try_acquire() and bucket.try_acquire() and bucket.try_acquire()
+    assert bucket.tokens == 0.0
+    clock.set(10.5)  # paced takes leave 0 tokens: not ahead
+    assert bucket.try_acquire()
+    clock.set(11.0)
+    assert bucket.reserve() == 0.0
+    assert (bucket.taken, bucket.ahead_until) == (6, 12.0)
+    clock.set(14.0)  # idle 3 s: 4 tokens again; the next take leaves 3, ahead until 16.0
+    assert bucket.reserve() == 0.0
+    assert (bucket.taken, bucket.ahead_until) == (7, 16.0)
+
+
+def test_a_burst_one_bucket_never_sends_ahead() -> None:
+    clock = FakeClock(0.0)
+    bucket = TokenBucket(1.0, 1, clock)
+    for t in (0.0, 1.0, 5.0, 5.5):
+        clock.set(t)
+        bucket.reserve()
+    assert (bucket.taken, bucket.ahead_until) == (4, float("-inf"))
+
+
 def test_set_burst_larger_fills_from_the_level_now_not_from_the_last_read() -> None:
     clock = FakeClock()
     bucket = TokenBucket(rate=1.0, burst=4, clock=clock)
