@@ -213,7 +213,8 @@ def decoy_record(track: TrackRecord, family: str, kind: str, index: int) -> Trac
     length = track.musicbrainz.length
     artists: tuple[str, ...] = track.artists
     mb_title, title, discogs_title = base, base, base
-    disambiguation, secondary, release, album = "", (), base, base
+    disambiguation, release, album = "", base, base
+    secondary: tuple[str, ...] = ()
     album_type, year = "single", track.year
     isrc: str | None = None
     popularity = d.between("decoy-popularity", 15, 88)
@@ -224,7 +225,8 @@ def decoy_record(track: TrackRecord, family: str, kind: str, index: int) -> Trac
             else track.year  # fmt: skip
         venue = d.choice("venue", VENUES)
         live_year = min(2025, track.year + d.between("live-delta", 0, 8))
-        live = f"{live_year}-{d.between('live-month', 1, 12):02d}-{d.between('live-day', 1, 28):02d}"
+        month, day = d.between("live-month", 1, 12), d.between("live-day", 1, 28)
+        live = f"{live_year}-{month:02d}-{day:02d}"
         values = {"x": x, "year": year, "live": f"{live}: {venue}"}
         title = f"{base} - {spotify_style.format(**values)}"
         discogs_title = f"{base} ({discogs_style.format(**values)})"
@@ -347,9 +349,10 @@ def _discogs(
     duration = f"{seconds // 60}:{seconds % 60:02d}"
     position = "2-07" if family == "compilation" else d.tracklist[0][0]
     tracklist = ((position, discogs_title, duration), *d.tracklist[1:])
-    artist_ids = d.artist_ids
     if family == "transliteration":
-        artist_ids = tuple(Digest(f"{key}/{a}").between("dg-artist", 1000, 9_999_999) for a in artists)
+        artist_ids = tuple(
+            Digest(f"{key}/{a}").between("dg-artist", 1000, 9_999_999) for a in artists
+        )
     else:
         artist_ids = tuple(discogs_artist_id(a) for a in artists)
     return replace(d, title=release, tracklist=tracklist, artist_ids=artist_ids)

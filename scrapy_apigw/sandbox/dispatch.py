@@ -68,8 +68,8 @@ class Dispatcher:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
-        self.catalog = catalog if catalog is not None else Catalog.load(
-            config.catalog_path, config.decoys
+        self.catalog = (
+            catalog if catalog is not None else Catalog.load(config.catalog_path, config.decoys)
         )
         self.clock = clock
         self.wall = wall
