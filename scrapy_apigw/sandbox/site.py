@@ -48,7 +48,8 @@ the way DJ tracklists write tracks, one style per row (:data:`MESSY_STYLES`, ``R
 - ``spelling``: the credit as an ASCII keyboard writes it (``Beyonce``, ``Sigur Ros``,
   ``Mumiy Troll``), or ``and`` for ``&``; rows with non-Latin or accented credits take this
   style whenever they are chosen;
-- ``id_id``: ``ID - ID``: the DJ played the track but it is unidentified, so it is not findable.
+- ``id_id``: ``ID - ID`` (a tenth of the messy rows): the DJ played the track but it is
+  unidentified, so it is not findable.
 
 ``Row.track`` stays the track really played; :mod:`scrapy_apigw.sandbox.truth` says, per row,
 what a perfect enrichment would find.
@@ -89,6 +90,8 @@ VENUES = (
     "Sónar by Night, Barcelona", "Tresor, Berlin",
 )  # fmt: skip
 _JOINS = (" & ", " & ", ", ", " feat. ", " x ")
+#: Share of the messy rows that are ``ID - ID``, per mille.
+ID_ID_PER_MILLE = 100
 MESSY_STYLES = ("original_mix", "label", "vs", "reordered", "casing", "spelling", "id_id")
 
 
@@ -141,12 +144,16 @@ def _styles(track: TrackRecord) -> list[str]:
     styles.append("casing")
     if " & " in credit:
         styles.append("spelling")
-    return [*styles, "id_id"]
+    return styles
 
 
 def messy_row(position: int, track: TrackRecord, digest: Digest) -> Row:
     """The row at *position* playing *track*, written in a style *digest* picks."""
-    style = digest.choice("messy-style", _styles(track))
+    styles = _styles(track)
+    if digest.per_mille("messy-id") < ID_ID_PER_MILLE:
+        style = "id_id"
+    else:
+        style = digest.choice("messy-style", styles)
     artist, title = display_artist(track), track.title
     if style == "original_mix":
         title = f"{title} (Original Mix)"
