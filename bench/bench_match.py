@@ -3,7 +3,7 @@
 Run from the repository root (not part of the test suite)::
 
     python bench/bench_match.py [--speed 20] [--decoys 0.3] [--messy 0.3] [--tracklists N]
-    python bench/bench_match.py --feed tracks.jsonl --truth truth.json   # score, no crawl
+    python bench/bench_match.py --feed tracks.jsonl --truth bench/results/match-truth.json
 
 It starts ONE provider sandbox with decoys and a messy tracklist site (``python -m
 scrapy_apigw.sandbox --decoys D --messy-site M``), crawls the site with the example project's
@@ -75,9 +75,12 @@ def load_fixture(relative: str) -> Any:
 
 
 def read_items(path: Path) -> list[dict[str, Any]]:
-    """The items of a JSON Lines feed."""
-    with path.open(encoding="utf-8") as feed:
-        return [json.loads(line) for line in feed if line.strip()]
+    """The items of a JSON Lines feed, or of a JSON list (a saved ``-items.json``)."""
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        items: list[dict[str, Any]] = json.loads(text)
+        return items
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def recorded_tables() -> dict[str, Any]:
@@ -129,11 +132,11 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             items = read_items(work / "match0.jsonl")
             truth = sandbox.truth()
-            (RESULTS).mkdir(parents=True, exist_ok=True)
-            (RESULTS / "match-truth.json").write_text(json.dumps(truth), encoding="utf-8")
-            (RESULTS / "match-items.jsonl").write_text(
-                "".join(json.dumps(i) + "\n" for i in items), encoding="utf-8"
-            )
+            # Kept for --feed/--truth rescoring (git-ignored *.json next to the output).
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            stem = args.output.with_suffix("")
+            Path(f"{stem}-truth.json").write_text(json.dumps(truth), encoding="utf-8")
+            Path(f"{stem}-items.json").write_text(json.dumps(items), encoding="utf-8")
             crawl = {
                 "wall_s": run.wall_s,
                 "items": run.items,
