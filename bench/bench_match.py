@@ -37,7 +37,7 @@ from provenance import git_commit, machine, write_results
 
 from scrapy_apigw.sandbox import start_sandbox_process
 from scrapy_apigw.sandbox.recorded import first_candidate, score_recorded
-from scrapy_apigw.sandbox.scoring import format_table, score_items
+from scrapy_apigw.sandbox.scoring import breakdown, format_table, score_items
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -102,6 +102,10 @@ def recorded_tables() -> dict[str, Any]:
     return out
 
 
+def _by_count(entry: tuple[str, int]) -> tuple[int, str]:
+    return (-entry[1], entry[0])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -115,12 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     crawl: dict[str, Any] = {}
+    decoys: list[dict[str, Any]] = []
     if args.feed is not None:
         if args.truth is None:
             parser.error("--feed needs --truth (a saved GET /_sandbox/truth answer)")
         items = read_items(args.feed)
         data = json.loads(args.truth.read_text(encoding="utf-8"))
         truth = data["rows"] if isinstance(data, dict) else data
+        saved = Path(str(args.truth).replace("-truth.json", "-decoys.json"))
+        decoys = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else []
     else:
         options = ("--decoys", str(args.decoys), "--messy-site", str(args.messy))
         with start_sandbox_process(args.speed, *options, timeout=60) as sandbox, \
@@ -132,11 +139,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             items = read_items(work / "match0.jsonl")
             truth = sandbox.truth()
+            decoys = sandbox.catalog()["decoys"]
             # Kept for --feed/--truth rescoring (git-ignored *.json next to the output).
             args.output.parent.mkdir(parents=True, exist_ok=True)
             stem = args.output.with_suffix("")
             Path(f"{stem}-truth.json").write_text(json.dumps(truth), encoding="utf-8")
             Path(f"{stem}-items.json").write_text(json.dumps(items), encoding="utf-8")
+            Path(f"{stem}-decoys.json").write_text(json.dumps(decoys), encoding="utf-8")
             crawl = {
                 "wall_s": run.wall_s,
                 "items": run.items,
@@ -146,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             }
     scores, unmatched = score_items(items, truth)
     findable_rows = sum(1 for r in truth if r.get("findable"))
+    source = f"feed {args.feed}" if args.feed else f"decoys {args.decoys}, messy rows {args.messy}"
     print(
-        f"## Decoy catalog (decoys {args.decoys}, messy rows {args.messy}): "
+        f"## Decoy catalog ({source}): "
         f"{len(items)} items, {len(truth)} site rows, {findable_rows} findable, "
         f"{unmatched} items without a truth row\n"
     )
@@ -157,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         "\ntargets (wrong-match < 0.5 %, recall >= 95 %): "
         + ("met" if not missed_targets else "missed by " + ", ".join(missed_targets))
     )
+    causes = breakdown(items, truth, decoys)
+    print("\nwhy (wrong: the decoy family named, or not findable; missed: the row's style):\n")
+    for provider, why in causes.items():
+        wrong = ", ".join(f"{k} {v}" for k, v in sorted(why["wrong"].items(), key=_by_count))
+        missed = ", ".join(f"{k} {v}" for k, v in sorted(why["missed"].items(), key=_by_count))
+        print(f"- {provider}: wrong: {wrong or '-'}; missed: {missed or '-'}")
     recorded = recorded_tables()
     result = {
         "benchmark": "bench_match",
@@ -166,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "crawl": crawl,
         "unmatched_items": unmatched,
         "scores": [s.as_dict() for s in scores.values()],
+        "breakdown": causes,
         "recorded": recorded,
     }
     write_results(args.output, result)

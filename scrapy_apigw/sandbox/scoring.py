@@ -33,6 +33,7 @@ __all__ = [
     "TARGET_RECALL",
     "TARGET_WRONG_MATCH_RATE",
     "ProviderScore",
+    "breakdown",
     "format_table",
     "item_key",
     "score_items",
@@ -159,6 +160,66 @@ def score_items(
             elif findable:
                 score.missed += 1
     return scores, unmatched
+
+
+#: item field -> the id key of a decoy in ``GET /_sandbox/catalog``'s ``decoys``
+_DECOY_ID_KEYS = {
+    "spotify_id": "spotify_id",
+    "isrc": "isrc",
+    "musicbrainz_id": "musicbrainz_recording_id",
+    "discogs_id": "discogs_release_id",
+}
+
+
+def breakdown(
+    items: Iterable[Mapping[str, Any]],
+    truth: Mapping[Key, Mapping[str, Any]] | Iterable[Mapping[str, Any]],
+    decoys: Iterable[Mapping[str, Any]] = (),
+    *,
+    key: Callable[[Mapping[str, Any]], Key | None] = item_key,
+    fields: Mapping[str, str] = PROVIDER_FIELDS,
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Why values were wrong or missed, per provider.
+
+    Args:
+        items, truth, key, fields: as for :func:`score_items`.
+        decoys: the decoy records (``GET /_sandbox/catalog``'s ``decoys``, or
+            :meth:`~scrapy_apigw.sandbox.catalog.Catalog.decoy_summary`).
+
+    Returns:
+        ``{provider: {"wrong": {cause: n}, "missed": {style: n}}}``. A wrong value's cause is
+        the family of the decoy it names (``"compilation"``...), ``"not findable"`` when the
+        row had nothing to find, else ``"other"`` (another catalog track, or a value no record
+        has). A miss is counted under the row's messy style (``"original_mix"``...), or
+        ``"clean"`` for a row written as catalogued.
+    """
+    index = truth if isinstance(truth, Mapping) else truth_index(truth)
+    families: dict[str, dict[str, str]] = {f: {} for f in _DECOY_ID_KEYS}
+    for d in decoys:
+        for field, id_key in _DECOY_ID_KEYS.items():
+            value = d.get(id_key)
+            if value is not None:  # a shared ISRC equals the truth: never counted wrong
+                families[field][str(value).casefold()] = str(d.get("family"))
+    out: dict[str, dict[str, dict[str, int]]] = {p: {"wrong": {}, "missed": {}} for p in fields}
+    for item in items:
+        k = key(item)
+        row = index.get(k) if k is not None else None
+        if row is None:
+            continue
+        for provider, field in fields.items():
+            value, expected = item.get(field), row.get(field)
+            if _present(value) and not (_present(expected) and _same(value, expected)):
+                if not _present(expected):
+                    cause = "not findable"
+                else:
+                    cause = families.get(field, {}).get(str(value).strip().casefold(), "other")
+                wrong = out[provider]["wrong"]
+                wrong[cause] = wrong.get(cause, 0) + 1
+            elif not _present(value) and _present(expected):
+                style = str(row.get("style") or "clean")
+                missed = out[provider]["missed"]
+                missed[style] = missed.get(style, 0) + 1
+    return out
 
 
 def format_table(scores: Mapping[str, ProviderScore]) -> str:

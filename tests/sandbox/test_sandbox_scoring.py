@@ -17,7 +17,7 @@ from scrapy_apigw.sandbox.recorded import (
     first_candidate,
     score_recorded,
 )
-from scrapy_apigw.sandbox.scoring import format_table, item_key, score_items
+from scrapy_apigw.sandbox.scoring import breakdown, format_table, item_key, score_items
 from scrapy_apigw.sandbox.site import build_tracklists
 from scrapy_apigw.sandbox.spotify import Spotify
 from scrapy_apigw.sandbox.truth import ground_truth
@@ -69,6 +69,32 @@ def test_counts_on_constructed_items() -> None:
     assert scores["isrc"].wrong_match_rate == 0.0 and not scores["isrc"].meets_targets()
     table = format_table(scores)
     assert "| spotify | `spotify_id` | 3 | 1 | 2 | 1 | 3 | 66.7 % | 33.3 % |" in table
+
+
+def test_breakdown_names_the_decoy_family_and_the_row_style() -> None:
+    truth = [
+        {**truth_row(1, spotify_id="S1", musicbrainz_id="m1"), "style": None},
+        {**truth_row(2, spotify_id="S2", musicbrainz_id="m2"), "style": "original_mix"},
+        {**truth_row(3), "style": "id_id"},
+        {**truth_row(4, spotify_id="S4", musicbrainz_id="m4"), "style": "label"},
+    ]
+    decoys = [
+        {"family": "compilation", "spotify_id": "C1", "musicbrainz_recording_id": None},
+        {"family": "isrc_shared", "spotify_id": None, "musicbrainz_recording_id": "X1"},
+    ]
+    items = [
+        item(1, spotify_id="C1", musicbrainz_id="X1"),
+        item(2, musicbrainz_id="m2"),
+        item(3, spotify_id="S4"),  # another catalog track where nothing was findable
+        item(4, spotify_id="S2"),  # another catalog track
+    ]
+    why = breakdown(items, truth, decoys)
+    assert why["spotify"] == {
+        "wrong": {"compilation": 1, "not findable": 1, "other": 1},
+        "missed": {"original_mix": 1},
+    }
+    assert why["musicbrainz"] == {"wrong": {"isrc_shared": 1}, "missed": {"label": 1}}
+    assert why["discogs"] == {"wrong": {}, "missed": {}}
 
 
 def test_item_key() -> None:
