@@ -328,3 +328,19 @@ def test_musicbrainz_ranks_a_decoy_above_the_true_recording(tiny: Catalog) -> No
     shared = decoy(tiny, "Strobe", "isrc_shared").musicbrainz.recording_id
     assert ids[0] == shared and ids[1] == true  # both score 100; the decoy is more popular
     assert [r["score"] for r in recordings[:5]] == [100] * 5
+
+
+def test_discogs_ranks_by_exact_track_title_then_owners(tiny: Catalog) -> None:
+    results = discogs_get(tiny, "/database/search", type="release", artist="deadmau5",
+                          track="Strobe")["results"]  # fmt: skip
+    families = {
+        t.discogs.release_id: (t.decoy.kind if t.decoy else "true")
+        for t in tiny.tracks
+        if t.discogs is not None
+    }
+    # Releases listing exactly "Strobe" first (most owned first: the tribute album), then the
+    # versions: the true single is second, whatever the truth.
+    assert [families[r["id"]] for r in results] == [
+        "tribute", "true", "compilation", "extended", "acoustic", "featuring"
+    ]  # fmt: skip
+    assert [r["community"]["have"] for r in results[:3]] == [8566, 2486, 1686]
