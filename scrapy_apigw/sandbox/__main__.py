@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--lastfm-rate-limit-status", type=int, choices=(429, 200), default=429,
         help="HTTP status of Last.fm's error 29 (rate limit)",
     )  # fmt: skip
+    parser.add_argument(
+        "--decoys", type=float, default=0.0, metavar="SHARE",
+        help="share 0..1 of the tracks that get decoys (other versions, covers...); default 0",
+    )  # fmt: skip
+    parser.add_argument(
+        "--messy-site", type=float, default=0.0, metavar="SHARE",
+        help="share 0..1 of the site's rows written the DJ-tracklist way; default 0",
+    )  # fmt: skip
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="Spotify token TTL, s")
     parser.add_argument("--spotify-client-id", default=DEFAULT_SPOTIFY_CLIENT_ID)
     parser.add_argument("--spotify-client-secret", default=DEFAULT_SPOTIFY_CLIENT_SECRET)
@@ -99,6 +107,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         discogs_consumer_secret=args.discogs_consumer_secret,
         lastfm_api_key=args.lastfm_api_key,
         provider_ports=args.provider_ports,
+        decoys=args.decoys,
+        messy_site=args.messy_site,
     )
 
 

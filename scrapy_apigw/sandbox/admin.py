@@ -16,7 +16,10 @@
   port (``--provider-ports``; ``{}`` without).
 - ``POST /_sandbox/reset``: clears the log, the faults and every rate-limit state.
 - ``GET /_sandbox/catalog``: ``{"count", "tracklists", "tracks": [...]}`` with every track's
-  ids (Spotify id, ISRC, MBID, Discogs release id...), for tests that need expected values.
+  ids (Spotify id, ISRC, MBID, Discogs release id...), for tests that need expected values,
+  and ``"decoys": [...]`` (family, kind, the track imitated, ids; empty without decoys).
+- ``GET /_sandbox/truth``: ``{"count", "rows": [...]}``, the ground truth of every row of the
+  tracklist website (:func:`scrapy_apigw.sandbox.truth.ground_truth`).
 - ``GET /``: an index of the provider base URLs.
 """
 
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy_apigw.sandbox.config import BASE_PATHS
 from scrapy_apigw.sandbox.faults import FaultError
 from scrapy_apigw.sandbox.http import Reply, SandboxRequest, json_reply
+from scrapy_apigw.sandbox.truth import ground_truth
 
 if TYPE_CHECKING:
     from scrapy_apigw.sandbox.dispatch import Dispatcher
@@ -56,6 +60,7 @@ class Admin:
                     "uptime": round(d.clock() - d.started, 3),
                     "requests": len(d.log),
                     "catalog_size": len(d.catalog),
+                    "decoys": len(d.catalog.decoys),
                     "tracklists": len(self._tracklists()),
                     "providers": sorted(d.providers),
                 },
@@ -83,8 +88,12 @@ class Admin:
                     "count": len(d.catalog),
                     "tracklists": len(self._tracklists()),
                     "tracks": d.catalog.summary(),
+                    "decoys": d.catalog.decoy_summary(),
                 },
             )
+        if route == ("GET", ("truth",)):
+            rows = ground_truth(self._tracklists())
+            return json_reply(200, {"count": len(rows), "rows": rows})
         return json_reply(404, {"error": f"no admin endpoint {req.method} {req.full_path}"})
 
     def _tracklists(self) -> list[Any]:

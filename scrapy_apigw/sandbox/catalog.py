@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from scrapy_apigw.sandbox.decoys import EXTRA_TRACKS, decoys_for
 from scrapy_apigw.sandbox.records import TrackRecord, derive_record, track_key
 from scrapy_apigw.sandbox.text import artist_tokens, tokens
 
@@ -87,13 +88,35 @@ class Catalog:
 
     Args:
         entries: ``(title, artists, genre)`` triples, e.g. from :func:`load_entries`.
+        decoys: share (0..1) of the tracks that get decoys (:mod:`scrapy_apigw.sandbox.decoys`);
+            above 0 the catalog also holds :data:`~scrapy_apigw.sandbox.decoys.EXTRA_TRACKS`.
+
+    Attributes:
+        originals: the catalog tracks (what the tracklist site plays), in entry order.
+        decoys: the decoy records, after them.
+        tracks: both (indexes are positions in this list).
+
+    Raises:
+        ValueError: *decoys* outside 0..1.
     """
 
-    def __init__(self, entries: Sequence[tuple[str, Sequence[str], str]]) -> None:
-        self.tracks: list[TrackRecord] = [
+    def __init__(
+        self, entries: Sequence[tuple[str, Sequence[str], str]], decoys: float = 0.0
+    ) -> None:
+        if not 0.0 <= decoys <= 1.0:
+            raise ValueError(f"decoys must be a share in 0..1, got {decoys!r}")
+        entries = list(entries)
+        if decoys > 0:
+            known = {track_key(t, a) for t, a, _ in entries}
+            entries += [e for e in EXTRA_TRACKS if track_key(e[0], e[1]) not in known]
+        self.originals: list[TrackRecord] = [
             derive_record(i, title, artists, genre)
             for i, (title, artists, genre) in enumerate(entries)
         ]
+        self.decoys: list[TrackRecord] = (
+            decoys_for(self.originals, decoys, len(self.originals)) if decoys > 0 else []
+        )
+        self.tracks: list[TrackRecord] = self.originals + self.decoys
         self.texts: list[TrackText] = [
             TrackText(
                 title=tokens(t.title),
@@ -103,12 +126,19 @@ class Catalog:
             )
             for t in self.tracks
         ]
-        self.by_spotify_id = {t.spotify.id: t for t in self.tracks}
+        self._at = {
+            name: [
+                (t, x) for t, x in zip(self.tracks, self.texts, strict=True) if t.present_at(name)
+            ]
+            for name in ("spotify", "musicbrainz", "discogs", "lastfm")
+        }
+        self.by_spotify_id = {t.spotify.id: t for t, _ in self._at["spotify"]}
+        #: MusicBrainz's ISRC index (records MusicBrainz lists)
         self.by_isrc: dict[str, list[TrackRecord]] = {}
-        for t in self.tracks:
+        for t, _ in self._at["musicbrainz"]:
             self.by_isrc.setdefault(t.isrc, []).append(t)
         self.by_recording_id: dict[str, tuple[TrackRecord, bool]] = {}
-        for t in self.tracks:
+        for t, _ in self._at["musicbrainz"]:
             self.by_recording_id[t.musicbrainz.recording_id] = (t, False)
             if t.musicbrainz.atmos_recording_id:
                 self.by_recording_id[t.musicbrainz.atmos_recording_id] = (t, True)
@@ -116,15 +146,46 @@ class Catalog:
         self.by_discogs_master = {t.discogs.master_id: t for t in self.tracks if t.discogs}
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> Catalog:
-        """Load the catalog at *path*, or the default catalog when ``None``."""
-        return cls(load_entries(path))
+    def load(cls, path: str | Path | None = None, decoys: float = 0.0) -> Catalog:
+        """Load the catalog at *path*, or the default catalog when ``None`` (with *decoys*)."""
+        return cls(load_entries(path), decoys)
+
+    def at(self, provider: str) -> list[tuple[TrackRecord, TrackText]]:
+        """The records *provider* lists (every catalog track, and its decoys), with texts."""
+        return self._at[provider]
 
     def __len__(self) -> int:
-        return len(self.tracks)
+        """The number of catalog tracks (decoys not counted)."""
+        return len(self.originals)
 
     def __iter__(self) -> Iterator[TrackRecord]:
-        return iter(self.tracks)
+        return iter(self.originals)
+
+    def decoy_summary(self) -> list[dict[str, Any]]:
+        """Per decoy: family, kind, the track it imitates and its ids (``GET
+        /_sandbox/catalog``)."""
+        out = []
+        for t in self.decoys:
+            assert t.decoy is not None
+            out.append(
+                {
+                    "index": t.index,
+                    "family": t.decoy.family,
+                    "kind": t.decoy.kind,
+                    "of_index": t.decoy.of_index,
+                    "title": t.title,
+                    "musicbrainz_title": t.mb_title,
+                    "artists": list(t.artists),
+                    "providers": sorted(t.decoy.providers),
+                    "isrc": t.isrc,
+                    "spotify_id": t.spotify.id if t.present_at("spotify") else None,
+                    "musicbrainz_recording_id": t.musicbrainz.recording_id
+                    if t.present_at("musicbrainz")
+                    else None,
+                    "discogs_release_id": t.discogs.release_id if t.discogs else None,
+                }
+            )
+        return out
 
     def summary(self) -> list[dict[str, Any]]:
         """Per track: names and the ids every provider uses (``GET /_sandbox/catalog``)."""
@@ -145,5 +206,5 @@ class Catalog:
                 "mode": t.spotify.features.mode,
                 "tempo": t.spotify.features.tempo,
             }
-            for t in self.tracks
+            for t in self.originals
         ]

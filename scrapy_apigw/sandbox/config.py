@@ -86,6 +86,12 @@ class SandboxConfig:
         provider_ports: also serve every provider on a free port of its own, as if it were its
             own host (``Sandbox.hosts``, ``GET /_sandbox/hosts``); the ``connection: "refused"``
             fault closes that port. Off by default.
+        decoys: share (0..1) of the catalog tracks that get decoy records (other versions,
+            covers, the same title by other artists...: :mod:`scrapy_apigw.sandbox.decoys`);
+            0 (default) serves the catalog alone.
+        messy_site: share (0..1) of the tracklist website's rows written the DJ-tracklist way
+            ("(Original Mix)", "ID - ID", "A vs B", "[Label]", other casings and spellings:
+            :mod:`scrapy_apigw.sandbox.site`); 0 (default) writes every row as catalogued.
     """
 
     host: str = "127.0.0.1"
@@ -107,6 +113,8 @@ class SandboxConfig:
     lastfm_unknown_track: Literal["stub", "error6"] = "stub"
     lastfm_rate_limit_status: int = 429
     provider_ports: bool = False
+    decoys: float = 0.0
+    messy_site: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -123,6 +131,10 @@ class SandboxConfig:
             if value not in allowed:
                 choices = " or ".join(repr(a) for a in allowed)
                 problems.append(f"{name} must be {choices}, got {value!r}")
+        for name in ("decoys", "messy_site"):
+            share = getattr(self, name)
+            if not (isinstance(share, (int, float)) and 0.0 <= share <= 1.0):
+                problems.append(f"{name} must be a share in 0..1, got {share!r}")
         if not self.token_ttl > 0:
             problems.append(f"token_ttl must be > 0 seconds, got {self.token_ttl!r}")
         if problems:

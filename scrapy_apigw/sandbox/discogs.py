@@ -183,9 +183,12 @@ class Discogs(Provider):
         page = max(1, _int(req.arg("page"), 1))
         results: list[dict[str, Any]] = []
         if kind in ("", "release", "master"):
-            for track in self.catalog.tracks:
-                if track.discogs is None or not self._matches(track, track.discogs, req):
-                    continue
+            found = [
+                t for t in self.catalog.tracks if t.discogs and self._matches(t, t.discogs, req)
+            ]
+            found.sort(key=lambda t: self._rank(t, req))
+            for track in found:
+                assert track.discogs is not None
                 if kind in ("", "master"):
                     results.append(self._result(track, track.discogs, "master", req.base_url))
                 if kind in ("", "release"):
@@ -215,6 +218,22 @@ class Discogs(Provider):
                 "results": results[(page - 1) * per_page : page * per_page],
             },
         )
+
+    @staticmethod
+    def _rank(track: TrackRecord, req: SandboxRequest) -> tuple[int, int, int]:
+        """Relevance order: a release listing the asked ``track`` under exactly that title (or
+        titled exactly ``q``/``release_title``) first, then the most owned ("have"), then
+        catalog order. Truth plays no part: a decoy can rank first."""
+        d = track.discogs
+        assert d is not None
+        exact = 1
+        wanted = req.arg("track")
+        if wanted and any(tokens(t) == tokens(wanted) for _, t, _ in d.tracklist):
+            exact = 0
+        title = req.arg("release_title") or req.arg("title")
+        if not wanted and title and tokens(title) == tokens(d.title):
+            exact = 0
+        return (exact, -d.have, track.index)
 
     @staticmethod
     def _matches(track: TrackRecord, d: DiscogsRecord, req: SandboxRequest) -> bool:

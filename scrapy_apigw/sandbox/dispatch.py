@@ -68,7 +68,9 @@ class Dispatcher:
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
-        self.catalog = catalog if catalog is not None else Catalog.load(config.catalog_path)
+        self.catalog = (
+            catalog if catalog is not None else Catalog.load(config.catalog_path, config.decoys)
+        )
         self.clock = clock
         self.wall = wall
         self.started = clock()
@@ -78,7 +80,7 @@ class Dispatcher:
             Discogs(self.catalog, config),
             Lastfm(self.catalog, config),
             AcousticBrainz(),
-            Site(self.catalog),
+            Site(self.catalog, config.messy_site),
         ]
         self.providers: dict[str, Provider] = {p.name: p for p in providers}
         self.faults = FaultInjector(

@@ -78,9 +78,9 @@ class Lastfm(Provider):
         self.config = config
         self.limiter = Gcra(RATE * config.speed, BURST)
         self._by_title: dict[tuple[str, ...], list[TrackRecord]] = {}
-        for track, text in zip(catalog.tracks, catalog.texts, strict=True):
+        for track, text in catalog.at("lastfm"):
             self._by_title.setdefault(text.title or (fold(track.title),), []).append(track)
-        self._by_mbid = {t.lastfm.mbid: t for t in catalog.tracks if t.lastfm.mbid}
+        self._by_mbid = {t.lastfm.mbid: t for t, _ in catalog.at("lastfm") if t.lastfm.mbid}
 
     # -- plumbing -----------------------------------------------------------------------------
 

@@ -232,6 +232,10 @@ class SandboxProcess:
         """``GET /_sandbox/catalog``: every track with its provider ids."""
         return dict(self.admin("GET", "catalog"))
 
+    def truth(self) -> list[dict[str, Any]]:
+        """``GET /_sandbox/truth``: the ground truth of every row of the tracklist site."""
+        return list(self.admin("GET", "truth")["rows"])
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     def stderr_tail(self, limit: int = 4000) -> str:

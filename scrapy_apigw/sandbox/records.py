@@ -29,6 +29,7 @@ from scrapy_apigw.sandbox.text import fold
 
 __all__ = [
     "AudioFeatures",
+    "Decoy",
     "Digest",
     "DiscogsRecord",
     "LastfmRecord",
@@ -221,6 +222,8 @@ class MusicBrainzRecord:
     isrc_listed: bool
     atmos_recording_id: str | None
     tags: tuple[tuple[str, int], ...]
+    #: release-group secondary types (``Live``, ``Compilation``, ``Remix``...); decoys only
+    secondary_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,30 @@ class LastfmRecord:
 
 
 @dataclass(frozen=True)
+class Decoy:
+    """What a decoy record is, and where it exists.
+
+    Attributes:
+        family: one of :data:`scrapy_apigw.sandbox.decoys.FAMILIES` (``"version"``,
+            ``"karaoke"``...).
+        kind: the version kind for ``"version"`` (``"radio_edit"``, ``"live"``...), else the
+            family again.
+        of_key: identity key of the catalog track it imitates.
+        of_index: that track's catalog index.
+        providers: the providers listing it (``spotify``, ``musicbrainz``, ``discogs``,
+            ``lastfm``).
+        mb_title: the recording title on MusicBrainz (clean: no version words).
+    """
+
+    family: str
+    kind: str
+    of_key: str
+    of_index: int
+    providers: frozenset[str]
+    mb_title: str
+
+
+@dataclass(frozen=True)
 class TrackRecord:
     """One catalog track with everything every provider says about it."""
 
@@ -282,6 +309,18 @@ class TrackRecord:
     musicbrainz: MusicBrainzRecord
     discogs: DiscogsRecord | None
     lastfm: LastfmRecord
+    #: what makes this record a decoy (``None``: a catalog track), see
+    #: :mod:`scrapy_apigw.sandbox.decoys`
+    decoy: Decoy | None = None
+
+    @property
+    def mb_title(self) -> str:
+        """The recording title MusicBrainz shows (decoys: the clean title, no version)."""
+        return self.decoy.mb_title if self.decoy is not None else self.title
+
+    def present_at(self, provider: str) -> bool:
+        """True when *provider* lists this record (catalog tracks: everywhere)."""
+        return self.decoy is None or provider in self.decoy.providers
 
     @property
     def credit(self) -> str:
@@ -535,7 +574,9 @@ def _lastfm(
     )
 
 
-def derive_record(index: int, title: str, artists: Sequence[str], genre: str) -> TrackRecord:
+def derive_record(
+    index: int, title: str, artists: Sequence[str], genre: str, key: str | None = None
+) -> TrackRecord:
     """Build every provider record of the track ``(artists, title)`` from its digests.
 
     Args:
@@ -543,8 +584,10 @@ def derive_record(index: int, title: str, artists: Sequence[str], genre: str) ->
         title: track title as listed (mix names included).
         artists: credited artists, main artist first.
         genre: genre name selecting a :class:`GenreProfile`.
+        key: identity key to draw from instead of :func:`track_key` (decoys that share a
+            title and artists with their track still get their own ids).
     """
-    key = track_key(title, artists)
+    key = key if key is not None else track_key(title, artists)
     d = Digest(key)
     profile = profile_for(genre)
     year = d.between("year", *profile.years)

@@ -35,6 +35,24 @@ With Scrapy: ``response.css("li.track")``, then ``.attrib["data-position"]``,
 ``.css("span.artist::text").get()`` (``None`` for an empty artist) and
 ``.css("span.title::text").get()``. Several artists are shown as one credit, joined with
 ``" & "``, ``", "``, ``" feat. "`` or ``" x "`` (varying per track, as on real sites).
+
+Messy rows (``SandboxConfig.messy_site`` = *share* > 0): that share of the rows that play a
+catalog track (chosen per tracklist and position from digests, so deterministically) is written
+the way DJ tracklists write tracks, one style per row (:data:`MESSY_STYLES`, ``Row.style``):
+
+- ``original_mix``: ``Title (Original Mix)`` (titles without a version of their own);
+- ``label``: ``Title [Label]`` (tracks with a Discogs label);
+- ``vs``: ``A vs B`` (two or more artists);
+- ``reordered``: ``B, A`` (two or more artists, the featured artist first);
+- ``casing``: the credit in upper or lower case (``DEADMAU5``, ``daft punk``);
+- ``spelling``: the credit as an ASCII keyboard writes it (``Beyonce``, ``Sigur Ros``,
+  ``Mumiy Troll``), or ``and`` for ``&``; rows with non-Latin or accented credits take this
+  style whenever they are chosen;
+- ``id_id``: ``ID - ID`` (a tenth of the messy rows): the DJ played the track but it is
+  unidentified, so it is not findable.
+
+``Row.track`` stays the track really played; :mod:`scrapy_apigw.sandbox.truth` says, per row,
+what a perfect enrichment would find.
 """
 
 from __future__ import annotations
@@ -46,9 +64,19 @@ from dataclasses import dataclass
 from scrapy_apigw.sandbox.catalog import Catalog
 from scrapy_apigw.sandbox.http import Reply, SandboxRequest, html_reply
 from scrapy_apigw.sandbox.provider import Provider
-from scrapy_apigw.sandbox.records import Digest, TrackRecord
+from scrapy_apigw.sandbox.records import Digest, TrackRecord, release_title_of
+from scrapy_apigw.sandbox.text import ascii_spelling
 
-__all__ = ["OWN_TRACKS", "Row", "Site", "Tracklist", "build_tracklists", "display_artist"]
+__all__ = [
+    "MESSY_STYLES",
+    "OWN_TRACKS",
+    "Row",
+    "Site",
+    "Tracklist",
+    "build_tracklists",
+    "display_artist",
+    "messy_row",
+]
 
 OWN_TRACKS = 18
 REPEATS = 2
@@ -62,6 +90,9 @@ VENUES = (
     "Sónar by Night, Barcelona", "Tresor, Berlin",
 )  # fmt: skip
 _JOINS = (" & ", " & ", ", ", " feat. ", " x ")
+#: Share of the messy rows that are ``ID - ID``, per mille.
+ID_ID_PER_MILLE = 100
+MESSY_STYLES = ("original_mix", "label", "vs", "reordered", "casing", "spelling", "id_id")
 
 
 @dataclass(frozen=True)
@@ -72,6 +103,8 @@ class Row:
     artist: str
     title: str
     track: TrackRecord | None = None
+    #: how a messy row is written (one of :data:`MESSY_STYLES`), ``None`` when as catalogued
+    style: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,9 +129,59 @@ def display_artist(track: TrackRecord) -> str:
     return ", ".join(track.artists[:-1]) + " & " + track.artists[-1]
 
 
-def build_tracklists(catalog: Catalog) -> list[Tracklist]:
-    """Group *catalog* into tracklists (deterministic; see the module docstring)."""
-    order = sorted(catalog.tracks, key=lambda t: Digest(t.key).number("site-order"))
+def _styles(track: TrackRecord) -> list[str]:
+    """The messy styles that apply to *track*."""
+    credit = display_artist(track)
+    if ascii_spelling(credit) != credit:
+        return ["spelling"]
+    styles = []
+    if release_title_of(track.title) == track.title and "(" not in track.title:
+        styles.append("original_mix")
+    if track.discogs is not None and track.discogs.label != "Not On Label":
+        styles.append("label")
+    if len(track.artists) >= 2:
+        styles += ["vs", "reordered"]
+    styles.append("casing")
+    if " & " in credit:
+        styles.append("spelling")
+    return styles
+
+
+def messy_row(position: int, track: TrackRecord, digest: Digest) -> Row:
+    """The row at *position* playing *track*, written in a style *digest* picks."""
+    styles = _styles(track)
+    if digest.per_mille("messy-id") < ID_ID_PER_MILLE:
+        style = "id_id"
+    else:
+        style = digest.choice("messy-style", styles)
+    artist, title = display_artist(track), track.title
+    if style == "original_mix":
+        title = f"{title} (Original Mix)"
+    elif style == "label":
+        assert track.discogs is not None
+        title = f"{title} [{track.discogs.label}]"
+    elif style == "vs":
+        artist = " vs ".join(track.artists)
+    elif style == "reordered":
+        artist = ", ".join((*track.artists[1:], track.artists[0]))
+    elif style == "casing":
+        artist = artist.upper() if digest.below("messy-case", 2) else artist.lower()
+    elif style == "spelling":
+        spelled = ascii_spelling(artist)
+        artist = spelled if spelled != artist else artist.replace(" & ", " and ")
+    else:  # id_id
+        artist, title = "ID", "ID"
+    return Row(position, artist, title, track, style)
+
+
+def build_tracklists(catalog: Catalog, messy: float = 0.0) -> list[Tracklist]:
+    """Group *catalog* into tracklists (deterministic; see the module docstring).
+
+    Args:
+        catalog: the tracks (decoys never appear).
+        messy: share (0..1) of the track rows written the DJ-tracklist way.
+    """
+    order = sorted(catalog.originals, key=lambda t: Digest(t.key).number("site-order"))
     chunks = [order[i : i + OWN_TRACKS] for i in range(0, len(order), OWN_TRACKS)]
     lists = []
     for number, chunk in enumerate(chunks, start=1):
@@ -125,7 +208,11 @@ def build_tracklists(catalog: Catalog) -> list[Tracklist]:
             if isinstance(slot, tuple):
                 rows.append(Row(position, slot[0], slot[1]))
             elif slot is not None:
-                rows.append(Row(position, display_artist(slot), slot.title, slot))
+                digest = Digest(f"messy/{number}/{position}")
+                if messy > 0 and digest.unit("messy") < messy:
+                    rows.append(messy_row(position, slot, digest))
+                else:
+                    rows.append(Row(position, display_artist(slot), slot.title, slot))
         dj, venue = d.choice("dj", DJS), d.choice("venue", VENUES)
         date = (dt.date(2023, 1, 1) + dt.timedelta(days=d.below("date", 900))).isoformat()
         lists.append(Tracklist(number, f"{dj} @ {venue}", dj, venue, date, tuple(rows)))
@@ -145,8 +232,8 @@ class Site(Provider):
 
     name = "site"
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.tracklists = build_tracklists(catalog)
+    def __init__(self, catalog: Catalog, messy: float = 0.0) -> None:
+        self.tracklists = build_tracklists(catalog, messy)
 
     def error_reply(self, req: SandboxRequest, status: int, fault: str) -> Reply:
         """A plain HTML error page."""

@@ -351,7 +351,7 @@ class Spotify(Provider):
         if not criteria.filters and not any(tokens(w) for w in criteria.words):
             return []
         hits: list[tuple[int, int, int, TrackRecord]] = []
-        for track, text in zip(self.catalog.tracks, self.catalog.texts, strict=True):
+        for track, text in self.catalog.at("spotify"):
             if not self._matches(track, text, criteria):
                 continue
             wanted = [tokens(v) for f, v in criteria.filters if f == "track"]

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["JOIN_WORDS", "artist_tokens", "fold", "phrase_in", "tokens"]
+__all__ = ["JOIN_WORDS", "artist_tokens", "ascii_spelling", "fold", "phrase_in", "tokens"]
 
 # Letters NFKD does not decompose into a base letter plus a combining mark.
 _SPECIAL_LETTERS = str.maketrans(
@@ -57,3 +57,29 @@ def phrase_in(needle: tuple[str, ...], haystack: tuple[str, ...]) -> bool:
     if n == 0:
         return False
     return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
+
+
+# Scientific-style transliteration of Russian Cyrillic as tracklists write it ("Мумий Тролль"
+# -> "Mumiy Troll"); letters not listed are kept.
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "yo", "ж": "zh", "з": "z",
+    "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
+    "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
+    "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+}  # fmt: skip
+_TRANSLIT = str.maketrans(
+    {**_CYRILLIC, **{k.upper(): v.capitalize() for k, v in _CYRILLIC.items()},
+     "Λ": "A", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "ß": "ss", "đ": "d", "Đ": "D",
+     "ł": "l", "Ł": "L"}
+)  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def ascii_spelling(text: str) -> str:
+    """*text* as an ASCII keyboard writes it: accents dropped, Cyrillic transliterated, case kept.
+
+    >>> ascii_spelling("Sigur Rós"), ascii_spelling("Мумий Тролль")
+    ('Sigur Ros', 'Mumiy Troll')
+    """
+    decomposed = unicodedata.normalize("NFKD", text.translate(_TRANSLIT))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
