@@ -46,7 +46,10 @@ def scrapyd(scrapyd_root: Path) -> Iterator[ScrapydServer]:
         project = copy_example_project(scrapyd_root / "project", server.url)
         output = deploy(project)  # the default target: the example's [deploy] section
         assert f'Deploying to project "{PROJECT}" in {server.url}/addversion.json' in output
-        assert server.get("listspiders.json", project=PROJECT)["spiders"] == [SPIDER]
+        assert server.get("listspiders.json", project=PROJECT)["spiders"] == [
+            "apigw_enrich",
+            SPIDER,
+        ]
         yield server
     finally:
         server.stop()
