@@ -120,13 +120,14 @@ class APIEnrichmentPipeline:
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         """Enrich *item* in place and return it (always)."""
         adapter = ItemAdapter(item)
+        letters = self.deadletters
+        inputs: dict[str, Any] | None = None
         try:
             track = read_track(adapter, self.settings.input_fields)
             if not track.has_query or self.waterfall is None:
                 # Nothing to look up: the item is otherwise untouched.
                 self._set_status(adapter, STATUS_SKIPPED)
                 return item
-            letters = self.deadletters
             inputs = letters.inputs_of(adapter) if letters is not None else None
             started = self.gateway.clock()
             enrichment = await self._enrich(self.waterfall, track)
@@ -143,7 +144,10 @@ class APIEnrichmentPipeline:
                 await letters.settle(inputs, enrichment)  # never raises
         except Exception as exc:
             logger.exception("apigw: enrichment of an item failed; the item is kept as is")
-            self._set_status(adapter, STATUS_FAILED, {"pipeline": type(exc).__name__})
+            errors = {"pipeline": type(exc).__name__}
+            self._set_status(adapter, STATUS_FAILED, errors)
+            if letters is not None and inputs is not None:
+                await letters.record(inputs, STATUS_FAILED, errors)  # never raises
         return item
 
     async def _enrich(self, waterfall: Waterfall, track: TrackContext) -> Enrichment:

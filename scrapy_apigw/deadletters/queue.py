@@ -6,9 +6,10 @@
 - An item ending ``completed`` removes the record of its track, if any (a replay that
   succeeded, or the same track scraped again and enriched this time).
 - The record is never lost: when the primary store (Redis) fails, it goes to the local file
-  (one warning, stat ``apigw/deadletters/fallback``); when that fails too, it is logged as an
-  ERROR line holding the record's JSON (stat ``apigw/deadletters/unsaved``). Nothing here raises
-  into the pipeline.
+  (one warning, stat ``apigw/deadletters/fallback``), and so do the records of the next
+  :data:`PRIMARY_RETRY_AFTER` seconds (no item waits for a dead Redis each time); when the file
+  fails too, the record is logged as an ERROR line holding its JSON (stat
+  ``apigw/deadletters/unsaved``). Nothing here raises into the pipeline.
 """
 
 from __future__ import annotations
@@ -27,9 +28,17 @@ if TYPE_CHECKING:
     from scrapy_apigw.enrichment.waterfall import Enrichment
     from scrapy_apigw.settings import GatewaySettings
 
-__all__ = ["DeadLetterQueue", "DeadLetterStore", "open_deadletters"]
+__all__ = ["PRIMARY_RETRY_AFTER", "DeadLetterQueue", "DeadLetterStore", "open_deadletters"]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds the fallback file takes the records after the primary store failed one (as the
+#: cache skips a failing backend for 5 s).
+PRIMARY_RETRY_AFTER = 5.0
+
+
+class _Skipped(Exception):
+    """The primary store failed a moment ago: the record goes straight to the fallback."""
 
 
 class DeadLetterStore(Protocol):
@@ -82,6 +91,7 @@ class DeadLetterQueue:
         self._inc = inc
         self._fallback_open = False
         self._fallback_warned = False
+        self._primary_skipped_until = float("-inf")
         #: False when the stores held no record at open and none was written since: then a
         #: completed item has nothing to remove (no round trip per item).
         self._may_hold = True
@@ -157,8 +167,12 @@ class DeadLetterQueue:
         )
         self._may_hold = True
         try:
+            if self.fallback is not None and now < self._primary_skipped_until:
+                raise _Skipped(f"{self.primary.describe()} failed less than 5 s ago")
             stored = await self.primary.put(record)
         except Exception as exc:
+            if not isinstance(exc, _Skipped):
+                self._primary_skipped_until = now + PRIMARY_RETRY_AFTER
             saved = await self._to_fallback(record, exc)
             if saved is None:
                 return record
