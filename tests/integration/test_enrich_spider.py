@@ -146,3 +146,48 @@ def test_without_the_addon_or_disabled_nothing_is_added():
     off = Settings({"ADDONS": {"scrapy_apigw.Addon": 500}, "APIGW_ENABLED": False})
     AddonManager.load_pre_crawler_settings(off)
     assert "scrapy_apigw.spiders" not in off.getlist("SPIDER_MODULES")
+
+
+class InFlightProbe:
+    """An item pipeline before the enrichment pipeline: records how many items the enrichment
+    pipeline holds each time a new item arrives."""
+
+    seen: list[int] = []  # noqa: RUF012 - one crawl per test
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_item(self, item):
+        from scrapy_apigw.pipelines import pipeline_for
+
+        pipeline = pipeline_for(self.crawler)
+        InFlightProbe.seen.append(len(pipeline.in_flight()) if pipeline else -1)
+        return item
+
+
+@pytest_twisted.ensureDeferred
+async def test_items_in_flight_are_bounded_by_concurrent_items(sandbox, tmp_path):
+    """With Spotify answering 0.3 s late and CONCURRENT_ITEMS = 3, a new line is read only once
+    an item left: the enrichment pipeline never holds more than 2 when one arrives (the third
+    is that one), and it does hold 2 (the bound is reached, not just respected)."""
+    tracks = [dict(t, ref=i) for i, t in enumerate(catalog(sandbox, 3) * 4)]
+    path = tmp_path / "catalog.jsonl"
+    path.write_text("".join(json.dumps(t) + "\n" for t in tracks), encoding="utf-8")
+    sandbox.set_faults("spotify", latency=0.3)
+    InFlightProbe.seen = []
+    settings = gateway_settings(
+        sandbox,
+        tmp_path,
+        CONCURRENT_ITEMS=3,
+        APIGW_CACHE_ENABLED=False,
+        APIGW_WATERFALL=["spotify"],
+        ITEM_PIPELINES={InFlightProbe: 100},
+    )
+    result = await run_crawl(EnrichSpider, settings, input=str(path))
+    assert len(result.items) == 12
+    assert len(InFlightProbe.seen) == 12
+    assert max(InFlightProbe.seen) == 2, InFlightProbe.seen
