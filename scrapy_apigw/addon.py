@@ -37,8 +37,11 @@ class Addon:
     its own settings).
 
     Before any crawler exists it also appends :data:`SPIDER_MODULE` to ``SPIDER_MODULES``
-    (:meth:`update_pre_crawler_settings`), so ``scrapy crawl apigw_enrich`` and ``scrapy list``
-    find the built-in spider in every project, Scrapyd's jobs included.
+    (:meth:`update_pre_crawler_settings`), so ``scrapy crawl apigw_enrich`` finds the built-in
+    spider in every project, Scrapyd's jobs included. ``scrapy list`` builds its spider list
+    without add-ons (Scrapy 2.18, 2.19), and Scrapyd's ``schedule.json`` checks that list: a
+    project scheduling it there names the module in its own ``SPIDER_MODULES``
+    (``docs/operations.md``, "Dead letters and replay").
     """
 
     @classmethod
