@@ -20,6 +20,8 @@ PIPELINE_PRIORITY = 500
 OPS_PRIORITY = 500
 PROGRESS_PRIORITY = 500
 COVERAGE_PRIORITY = 500
+#: The package of the spiders the add-on adds to every project (``apigw_enrich``).
+SPIDER_MODULE = "scrapy_apigw.spiders"
 
 
 class Addon:
@@ -33,7 +35,28 @@ class Addon:
     ``EXTENSIONS`` (:class:`~scrapy_apigw.ops.extension.OpsExtension`: ``/metrics`` with
     ``APIGW_METRICS_PORT``; the progress line and the coverage report; all at 500, each off by
     its own settings).
+
+    Before any crawler exists it also appends :data:`SPIDER_MODULE` to ``SPIDER_MODULES``
+    (:meth:`update_pre_crawler_settings`), so ``scrapy crawl apigw_enrich`` finds the built-in
+    spider in every project, Scrapyd's jobs included. ``scrapy list`` builds its spider list
+    without add-ons (Scrapy 2.18, 2.19), and Scrapyd's ``schedule.json`` checks that list: a
+    project scheduling it there names the module in its own ``SPIDER_MODULES``
+    (``docs/operations.md``, "Dead letters and replay").
     """
+
+    @classmethod
+    def update_pre_crawler_settings(cls, settings: BaseSettings) -> None:
+        """Append :data:`SPIDER_MODULE` to ``SPIDER_MODULES`` (Scrapy calls it for every
+        add-on in ``ADDONS`` before it builds the spider loader; an add-on's
+        ``update_settings`` runs too late for that). Kept at the setting's own priority, so a
+        project's value is extended, not replaced. Nothing with ``APIGW_ENABLED = False``."""
+        if not settings.getbool("APIGW_ENABLED", True):
+            return
+        modules = settings.getlist("SPIDER_MODULES")
+        if SPIDER_MODULE in modules:
+            return
+        priority = settings.getpriority("SPIDER_MODULES") or 0
+        settings.set("SPIDER_MODULES", [*modules, SPIDER_MODULE], priority=priority)
 
     def update_settings(self, settings: BaseSettings) -> None:
         """Apply the add-on to *settings* (called by Scrapy before the crawler starts).

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from scrapy_apigw.cache import ResponseCache
+    from scrapy_apigw.deadletters.queue import DeadLetterQueue
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class APIEnrichmentPipeline:
         self.cache: ResponseCache | None = None
         self.transport: Transport | None = None
         self.waterfall: Waterfall | None = None
+        #: dead letters of failed and partial items (None: APIGW_DEADLETTER_ENABLED = False)
+        self.deadletters: DeadLetterQueue | None = None
         self._runs: set[ItemRun] = set()
         setattr(crawler, _CRAWLER_ATTRIBUTE, self)
 
@@ -101,6 +104,9 @@ class APIEnrichmentPipeline:
         )
         self.waterfall = Waterfall(self._clients(), self.transport.fetch)
         self.gateway.on_stop(self._stopping)
+        from scrapy_apigw.deadletters.queue import open_deadletters
+
+        self.deadletters = await open_deadletters(self.settings, self.stats.inc_value)
 
     async def close_spider(self, spider: Spider | None = None) -> None:
         """Release connections and the cache."""
@@ -108,16 +114,21 @@ class APIEnrichmentPipeline:
             await self.transport.close()
         if self.cache is not None:
             await self.cache.close()
+        if self.deadletters is not None:
+            await self.deadletters.close()
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         """Enrich *item* in place and return it (always)."""
         adapter = ItemAdapter(item)
+        letters = self.deadletters
+        inputs: dict[str, Any] | None = None
         try:
             track = read_track(adapter, self.settings.input_fields)
             if not track.has_query or self.waterfall is None:
                 # Nothing to look up: the item is otherwise untouched.
                 self._set_status(adapter, STATUS_SKIPPED)
                 return item
+            inputs = letters.inputs_of(adapter) if letters is not None else None
             started = self.gateway.clock()
             enrichment = await self._enrich(self.waterfall, track)
             if self.gateway.metrics is not None:
@@ -129,9 +140,14 @@ class APIEnrichmentPipeline:
                 inc(f"{name}/results/{result.status}")
                 for reason, saved in result.calls_saved.items():
                     inc(f"{name}/calls_saved/{reason}", saved)
+            if letters is not None and inputs is not None:
+                await letters.settle(inputs, enrichment)  # never raises
         except Exception as exc:
             logger.exception("apigw: enrichment of an item failed; the item is kept as is")
-            self._set_status(adapter, STATUS_FAILED, {"pipeline": type(exc).__name__})
+            errors = {"pipeline": type(exc).__name__}
+            self._set_status(adapter, STATUS_FAILED, errors)
+            if letters is not None and inputs is not None:
+                await letters.record(inputs, STATUS_FAILED, errors)  # never raises
         return item
 
     async def _enrich(self, waterfall: Waterfall, track: TrackContext) -> Enrichment:

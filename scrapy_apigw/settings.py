@@ -21,6 +21,7 @@ from scrapy_apigw import __version__
 from scrapy_apigw import validate as v
 from scrapy_apigw.cache.resilient import DEFAULT_STALE_TTL
 from scrapy_apigw.core.useragent import user_agent_problem
+from scrapy_apigw.deadletters.config import DeadLetterSettings
 from scrapy_apigw.exceptions import ConfigError
 from scrapy_apigw.providers.registry import ProviderConfig, build_registry
 from scrapy_apigw.secrets import Secret
@@ -118,6 +119,7 @@ class GatewaySettings:
             ``127.0.0.1``: this machine only).
         admin_token: ``APIGW_ADMIN_TOKEN`` (else the environment variable of that name): the
             bearer token every ``/admin`` request needs; None turns ``/admin`` off.
+        deadletters: the ``APIGW_DEADLETTER_*`` settings (dead letters and their replay).
     """
 
     enabled: bool = True
@@ -149,6 +151,7 @@ class GatewaySettings:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     admin_token: Secret | None = None
+    deadletters: DeadLetterSettings = field(default_factory=DeadLetterSettings)
 
     def __post_init__(self) -> None:
         for name, value in (
@@ -249,6 +252,7 @@ class GatewaySettings:
             ),
             metrics_host=read(settings, "APIGW_METRICS_HOST", v.text, "127.0.0.1"),
             admin_token=_read_admin_token(settings, env),
+            deadletters=DeadLetterSettings.from_settings(settings),
         )
 
     def credential(self, provider: str, name: str) -> Any:

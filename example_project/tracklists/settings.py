@@ -8,7 +8,10 @@ started in-process: a local server that imitates Spotify, MusicBrainz, Discogs a
 import os
 
 BOT_NAME = "tracklists"
-SPIDER_MODULES = ["tracklists.spiders"]
+# The add-on adds its own spider (apigw_enrich: enrich a catalog, replay dead letters) for
+# `scrapy crawl` by itself; `scrapy list`, and so Scrapyd's listspiders.json and schedule.json,
+# build their spider list without add-ons (Scrapy 2.18/2.19), hence the second module here.
+SPIDER_MODULES = ["tracklists.spiders", "scrapy_apigw.spiders"]
 NEWSPIDER_MODULE = "tracklists.spiders"
 
 ADDONS = {"scrapy_apigw.Addon": 500}

@@ -46,7 +46,10 @@ def scrapyd(scrapyd_root: Path) -> Iterator[ScrapydServer]:
         project = copy_example_project(scrapyd_root / "project", server.url)
         output = deploy(project)  # the default target: the example's [deploy] section
         assert f'Deploying to project "{PROJECT}" in {server.url}/addversion.json' in output
-        assert server.get("listspiders.json", project=PROJECT)["spiders"] == [SPIDER]
+        assert server.get("listspiders.json", project=PROJECT)["spiders"] == [
+            "apigw_enrich",
+            SPIDER,
+        ]
         yield server
     finally:
         server.stop()
@@ -99,3 +102,40 @@ def test_without_a_cache_path_jobs_share_the_projects_user_cache_file(
     assert_complete(second, log, rows)
     assert provider_calls(sandbox) == [], "the second job found every answer in the file"
     assert job_stats(log)["apigw/spotify/cache/hit"] > 0
+
+
+def test_apigw_enrich_runs_as_a_job_and_its_dead_letters_go_to_the_user_cache_dir(
+    scrapyd: ScrapydServer, sandbox: Any, scrapyd_root: Path
+) -> None:
+    """The built-in spider is schedulable (listed), and without APIGW_DEADLETTER_PATH its dead
+    letters go next to the user cache file (a job's working directory has no scrapy.cfg, so
+    no project .scrapy/): written by one job, replayed and removed by the next."""
+    import json
+
+    track = sandbox.catalog()["tracks"][0]
+    catalog = scrapyd_root / "catalog.jsonl"
+    catalog.write_text(
+        json.dumps({"artist": track["artists"][0], "title": track["title"]}) + "\n", "utf-8"
+    )
+    path = scrapyd_root / "xdg-cache" / "scrapy-apigw" / PROJECT / "deadletters.sqlite3"
+    settings = {**sandbox_settings(sandbox), "APIGW_CACHE_ENABLED": "False"}
+    sandbox.set_faults("spotify", outage=True)
+    job = scrapyd.schedule(PROJECT, "apigw_enrich", settings, input=str(catalog))
+    scrapyd.wait_finished(PROJECT, [job], timeout=90)
+    log = scrapyd.log(PROJECT, "apigw_enrich", job)
+    assert job_problems(log) == [], log[-3000:]
+    assert f"apigw: dead letters: sqlite:{path}\n" in log
+    assert job_stats(log)["apigw/deadletters/written/partial"] == 1
+    assert path.is_file()
+
+    sandbox.clear_faults("spotify")
+    replay = {**settings, "APIGW_DEADLETTER_PARTIAL_AFTER": "0"}
+    job = scrapyd.schedule(PROJECT, "apigw_enrich", replay, dead_letters="1")
+    scrapyd.wait_finished(PROJECT, [job], timeout=90)
+    log = scrapyd.log(PROJECT, "apigw_enrich", job)
+    assert job_problems(log) == [], log[-3000:]
+    stats = job_stats(log)
+    assert stats["apigw/deadletters/replayed"] == 1
+    assert stats["apigw/deadletters/removed"] == 1
+    items = scrapyd.items(PROJECT, "apigw_enrich", job)
+    assert [i["enrichment_status"] for i in items] == ["completed"]
