@@ -39,7 +39,13 @@ from typing import TypeVar
 from anyascii import anyascii
 from rapidfuzz import fuzz
 
-from scrapy_apigw.core.matching import _collapse, _fold, artist_score, normalize_isrc
+from scrapy_apigw.core.matching import (
+    _artist_parts,
+    _collapse,
+    _fold,
+    artist_score,
+    normalize_isrc,
+)
 
 __all__ = [
     "COMPILATION_FACTOR",
@@ -77,6 +83,9 @@ ARTIST_WEIGHT = 0.4
 COMPONENT_FLOOR = 0.7
 #: Highest confidence of a candidate of another version than the scraped one.
 VERSION_MISMATCH_CAP = 0.4
+#: Artist part when only the first scraped artist is credited (``"A vs B"``, ``["A", "B"]``
+#: against a candidate crediting A alone).
+MAIN_ONLY_FACTOR = 0.9
 #: Factor of a remaster when the scraped title names none (or the other way round).
 REMASTER_FACTOR = 0.97
 #: Factor of a compilation appearance (same recording, the original release preferred).
@@ -138,10 +147,7 @@ _WORD_TAGS = {
 _REMASTER_WORDS = frozenset({"remaster", "remastered", "mono", "stereo"})
 #: Words that make a bracket or `` - `` part a version part at all.
 _VERSION_WORDS = (
-    frozenset({"mix", "edit", "version"})
-    | _REMIX_WORDS
-    | _REMASTER_WORDS
-    | frozenset(_WORD_TAGS)
+    frozenset({"mix", "edit", "version"}) | _REMIX_WORDS | _REMASTER_WORDS | frozenset(_WORD_TAGS)
 )
 #: Words naming no version (the original, or a release's name for it).
 _NEUTRAL = frozenset(
@@ -357,7 +363,11 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
         return 0.0
     title = fuzz.ratio(want_base, have_base) / 100.0
     credited = [translit(a) for a in candidate.artists] + list(guests)
-    artists = artist_score([translit(a) for a in wanted.artists if a], credited) / 100.0
+    names = [translit(a) for a in wanted.artists if a]
+    artists = artist_score(names, credited) / 100.0
+    parts = _artist_parts(names)
+    if len(parts) > 1:  # a guest or second act the provider does not credit costs a little
+        artists = max(artists, MAIN_ONLY_FACTOR * artist_score(parts[:1], credited) / 100.0)
     score = TITLE_WEIGHT * title + ARTIST_WEIGHT * artists
     low = min(title, artists)
     if low < COMPONENT_FLOOR:

@@ -59,7 +59,9 @@ def read_track(adapter: ItemAdapter, fields: Mapping[str, str]) -> TrackContext:
     isrc = clean_text(adapter.get(fields["isrc"])) or None
     # DJ-tracklist spellings (core/scraped.py): "Artist - Title" in the title field alone,
     # "A vs B", "Title [Label]", "ID - ID". The item itself is never changed.
-    artist, title = split_line(artists[0] if artists else "", clean_text(adapter.get(fields["title"])))
+    artist, title = split_line(
+        artists[0] if artists else "", clean_text(adapter.get(fields["title"]))
+    )
     if not artists and artist:
         artists = (artist,)
     artists = tuple(name for credit in artists for name in split_artists(credit))

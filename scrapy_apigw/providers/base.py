@@ -167,6 +167,8 @@ class TrackContext:
     #: ``"musicbrainz_id"``...: that provider's match confidence); identifiers from the input
     #: are not listed (confidence 1.0).
     identifier_confidence: dict[str, float] = field(default_factory=dict)
+    #: Which provider filled in each of those identifiers (``{"isrc": "spotify"}``).
+    identifier_source: dict[str, str] = field(default_factory=dict)
     #: Output fields earlier providers of the waterfall already set (the waterfall adds each
     #: provider's after it answers; first source wins), so a later client can skip a call that
     #: would only give one of them (Discogs' release for ``release_date``).
@@ -184,6 +186,21 @@ class TrackContext:
         """Confidence of identifier *identifier* (``"isrc"``...): 1.0 when it came from the
         input, else the match confidence of the provider that found it."""
         return self.identifier_confidence.get(identifier, 1.0)
+
+    def found_identifier(self, identifier: str, provider: str, confidence: float) -> None:
+        """Record that *provider* filled in *identifier* with match *confidence*."""
+        self.identifier_confidence[identifier] = confidence
+        self.identifier_source[identifier] = provider
+
+    def identifier_match(self, identifier: str, by: str) -> dict[str, Any]:
+        """The ``match`` of a lookup by *identifier*: ``{"confidence", "by"}`` plus
+        ``"via": provider`` when an earlier provider found the identifier (such a lookup is
+        only as sure as that provider's match, and the cross-checks do not prefer it)."""
+        match = match_of(self.confidence_of(identifier), by)
+        source = self.identifier_source.get(identifier)
+        if source:
+            match["via"] = source
+        return match
 
 
 ResultStatus = Literal["ok", "not_found", "failed", "skipped"]

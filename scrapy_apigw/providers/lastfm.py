@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scrapy_apigw.core.confidence import Candidate, confidence
 from scrapy_apigw.core.matching import primary_artist
 from scrapy_apigw.core.outcome import Outcome, classify_status
 from scrapy_apigw.providers.base import (
@@ -29,6 +30,8 @@ from scrapy_apigw.providers.base import (
     Shape,
     TrackContext,
     check_shape,
+    match_of,
+    wanted_of,
 )
 
 __all__ = [
@@ -126,6 +129,18 @@ def is_stub_track(info: dict[str, Any]) -> bool:
     )
 
 
+def candidate(info: dict[str, Any]) -> Candidate:
+    """The :class:`~scrapy_apigw.core.confidence.Candidate` of a ``track.getInfo`` track:
+    ``name``, ``artist.name`` and ``duration`` (ms as a string; ``"0"`` is unknown)."""
+    artist = info.get("artist")
+    name = artist.get("name") if isinstance(artist, dict) else artist
+    return Candidate(
+        title=str(info.get("name") or ""),
+        artists=[name] if isinstance(name, str) and name else [],
+        duration_ms=count(info.get("duration")) or None,
+    )
+
+
 class LastFmClient:
     """Last.fm part of the waterfall.
 
@@ -194,13 +209,16 @@ class LastFmClient:
             identities.append((("artist", artist), ("track", title), ("autocorrect", autocorrect)))
         if track.musicbrainz_id:
             identities.append((("mbid", track.musicbrainz_id),))
+        if track.unidentified:
+            identities = identities[1:] if artist and track.title else identities
         if not identities:
             return ProviderResult("skipped", reason="no MBID, or artist and title")
 
         info: dict[str, Any] | None = None
-        stub = False
+        stub = unsure = False
         answer: ApiAnswer | None = None
         identity: tuple[tuple[str, str], ...] = ()
+        match: dict[str, Any] | None = None
         for identity in identities:
             answer = await fetch(self._call("track.getInfo", identity, "info"))
             data = answer.data if answer.kind == "ok" and isinstance(answer.data, dict) else {}
@@ -208,11 +226,22 @@ class LastFmClient:
                 if is_stub_track(data["track"]):
                     stub = True
                     continue
+                if identity[0][0] == "mbid":
+                    match = track.identifier_match("musicbrainz_id", "id")
+                else:
+                    # autocorrect may map the names to another track: check what came back
+                    sure = confidence(wanted_of(track), candidate(data["track"]))
+                    if sure < track.min_confidence:
+                        unsure = True
+                        continue
+                    match = match_of(sure, "search")
                 info = data["track"]
                 break  # *identity* is the one Last.fm knows: ask the tags with it
         if info is None:
             if answer is not None and answer.kind in ("rejected", "forbidden"):
                 return ProviderResult("failed", reason=f"request refused (HTTP {answer.status})")
+            if unsure:
+                return ProviderResult("not_found", reason="no confident match")
             if stub:
                 return ProviderResult("not_found", reason="track not found (stub track)")
             return ProviderResult("not_found", reason="track not found")
@@ -237,7 +266,7 @@ class LastFmClient:
             fields["lastfm_tags"] = tags
         if not fields:
             return ProviderResult("not_found", reason="no counts or tags")
-        return ProviderResult("ok", fields, calls_saved=saved)
+        return ProviderResult("ok", fields, calls_saved=saved, match=match)
 
     def top_tags(self, data: Any) -> list[str]:
         """Tag names of a ``track.getTopTags`` body or a ``track.getInfo`` track, by count

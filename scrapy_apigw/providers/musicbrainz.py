@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from scrapy_apigw.batching import BatchRule
-from scrapy_apigw.core.lucene import build_query
 from scrapy_apigw.core.confidence import Candidate, best_candidate, note_tags
+from scrapy_apigw.core.lucene import build_query
 from scrapy_apigw.core.matching import normalize_isrc, primary_artist
-from scrapy_apigw.core.scraped import search_title
 from scrapy_apigw.core.outcome import Outcome, classify_status
+from scrapy_apigw.core.scraped import search_title
 from scrapy_apigw.providers.base import (
     ApiAnswer,
     ApiCall,
@@ -194,7 +194,7 @@ class MusicBrainzClient:
             last = await fetch(self._call(f"/isrc/{known_isrc}", "isrc", inc))
             recording = self._pick_isrc(_recordings(last), track)
             if recording is not None:
-                match = match_of(track.confidence_of("isrc"), "isrc")
+                match = track.identifier_match("isrc", "isrc")
         if recording is None and artist and title and not track.unidentified:
             query = build_query([("recording", title), ("artist", artist)])
             search = (("query", query), ("limit", str(self.search_limit)), ("fmt", "json"))
@@ -214,15 +214,17 @@ class MusicBrainzClient:
         date = recording.get("first-release-date")
         if isinstance(date, str) and date:
             fields["release_date"] = date
-        isrcs = [code for code in (normalize_isrc(i) for i in listed(recording.get("isrcs"))) if code]
+        isrcs = [
+            code for code in (normalize_isrc(i) for i in listed(recording.get("isrcs"))) if code
+        ]
         if match["by"] == "isrc" and known_isrc and known_isrc not in isrcs:
             isrcs.insert(0, known_isrc)  # the lookup's recordings carry no isrcs list
         if known_isrc is None and isrcs:
             fields["isrc"] = isrcs[0]
             track.isrc = isrcs[0]
-            track.identifier_confidence["isrc"] = match["confidence"]
+            track.found_identifier("isrc", self.name, match["confidence"])
         track.musicbrainz_id = fields["musicbrainz_id"]
-        track.identifier_confidence["musicbrainz_id"] = match["confidence"]
+        track.found_identifier("musicbrainz_id", self.name, match["confidence"])
         evidence: dict[str, Any] = {}
         if isrcs:
             evidence["isrcs"] = isrcs

@@ -27,8 +27,8 @@ from scrapy_apigw.batching import BatchRule
 from scrapy_apigw.core.camelot import camelot_from_spotify, key_name
 from scrapy_apigw.core.confidence import Candidate, Wanted, best_candidate
 from scrapy_apigw.core.matching import normalize_isrc, primary_artist
-from scrapy_apigw.core.scraped import search_title
 from scrapy_apigw.core.outcome import Outcome, classify_status
+from scrapy_apigw.core.scraped import search_title
 from scrapy_apigw.providers.base import (
     ApiAnswer,
     ApiCall,
@@ -199,13 +199,13 @@ class SpotifyClient:
             last = await fetch(self._call(f"/tracks/{track.spotify_id}", "track", market))
             if last.kind == "ok" and isinstance(last.data, dict) and last.data.get("id"):
                 item = last.data
-                match = match_of(track.confidence_of("spotify_id"), "id")
+                match = track.identifier_match("spotify_id", "id")
         isrc = normalize_isrc(track.isrc)
         if item is None and isrc:
             last = await fetch(self._search(f"isrc:{isrc}", market))
             found = self.pick(last, track, by_isrc=True)
             if found is not None:
-                item, match = found[0], match_of(track.confidence_of("isrc"), "isrc")
+                item, match = found[0], track.identifier_match("isrc", "isrc")
         artist = primary_artist(track.artist, track.artists)
         title = search_title(track.title)
         if item is None and artist and title and not track.unidentified:
@@ -227,7 +227,7 @@ class SpotifyClient:
         fields = self._track_fields(item, track)
         if match is not None and not had_isrc and track.isrc:
             # The ISRC later providers look up is only as sure as this match.
-            track.identifier_confidence["isrc"] = match["confidence"]
+            track.found_identifier("isrc", self.name, match["confidence"])
         evidence: dict[str, Any] = {}
         if "isrc" in fields:
             evidence["isrcs"] = [fields["isrc"]]
