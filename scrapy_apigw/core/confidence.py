@@ -71,16 +71,20 @@ T = TypeVar("T")
 #: Default of ``APIGW_MIN_MATCH_CONFIDENCE``: a candidate below is "not found". 0.8 keeps a
 #: typo or punctuation difference in the title (ratio ~0.9), a missing guest credit and a
 #: remaster (0.97) or compilation appearance (0.98), and rejects every other version (capped
-#: at 0.4), another artist (the artist part, below 0.7, caps the score) and a duration more
-#: than ~12 s off (see :func:`duration_factor`).
+#: at 0.4), another artist (the artist part, below 0.7, caps the score), another title (the
+#: title part, below 0.85, caps it) and a duration more than ~12 s off (:func:`duration_factor`).
 DEFAULT_MIN_CONFIDENCE = 0.8
 #: Weights of title and artists in the base confidence (the title decides more: providers
 #: write artist credits in more ways).
 TITLE_WEIGHT = 0.6
 ARTIST_WEIGHT = 0.4
-#: Below this, the title or artist part alone is the confidence (a perfect title never makes up
-#: for another artist).
+#: Below this, the artist part alone is the confidence (a perfect title never makes up for
+#: another artist).
 COMPONENT_FLOOR = 0.7
+#: Below this, the title part alone is the confidence: another song of the same artist never
+#: makes it up with the artist (``"Gatan"`` vs ``"Gatan Upp"``: 0.71), while a typo or a
+#: spelling difference stays above (``"Strobe"`` vs ``"Strob"``: 0.91).
+TITLE_FLOOR = 0.85
 #: Highest confidence of a candidate of another version than the scraped one.
 VERSION_MISMATCH_CAP = 0.4
 #: Artist part when only the first scraped artist is credited (``"A vs B"``, ``["A", "B"]``
@@ -352,7 +356,8 @@ def _candidate_tags(candidate: Candidate) -> frozenset[str]:
 def confidence(wanted: Wanted, candidate: Candidate) -> float:
     """Confidence 0..1 that *candidate* is the scraped *wanted* track (module docstring).
 
-    ``0.6 * title + 0.4 * artists`` (each 0..1), or the lower of the two when it is below 0.7;
+    ``0.6 * title + 0.4 * artists`` (each 0..1), but at most the title part when it is below
+    0.85 and at most the artist part when it is below 0.7;
     then at most 0.4 for another version, else times :func:`version_factor`,
     :func:`duration_factor` and the compilation factor; then the ISRC adjustment. Empty titles
     or artists give 0.
@@ -369,9 +374,10 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
     if len(parts) > 1:  # a guest or second act the provider does not credit costs a little
         artists = max(artists, MAIN_ONLY_FACTOR * artist_score(parts[:1], credited) / 100.0)
     score = TITLE_WEIGHT * title + ARTIST_WEIGHT * artists
-    low = min(title, artists)
-    if low < COMPONENT_FLOOR:
-        score = min(score, low)
+    if title < TITLE_FLOOR:
+        score = min(score, title)
+    if artists < COMPONENT_FLOOR:
+        score = min(score, artists)
     have_tags = _candidate_tags(candidate)
     wanted_artists_cover = any(_COVER_ARTIST.search(translit(a)) for a in wanted.artists)
     if wanted_artists_cover:

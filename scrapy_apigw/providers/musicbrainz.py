@@ -11,6 +11,7 @@ Calls (paths relative to ``https://musicbrainz.org/ws/2``; the transport adds th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -247,8 +248,17 @@ class MusicBrainzClient:
         if not track.title:
             plain = [r for r in recordings if not note_tags(str(r.get("disambiguation") or ""))]
             return (plain or recordings)[0]
-        found = best_candidate(recordings, wanted_of(track, with_isrc=False), candidate, 0.0)
-        return found[0] if found else recordings[0]
+        wanted = wanted_of(track, with_isrc=False)
+
+        def describe(recording: dict[str, Any]) -> Candidate:
+            # A lookup without artist credits: the ISRC vouches for the artist.
+            found = candidate(recording)
+            if found.artists:
+                return found
+            return dataclasses.replace(found, artists=list(wanted.artists))
+
+        best = best_candidate(recordings, wanted, describe, 0.0)
+        return best[0] if best else recordings[0]
 
     def pick_search(
         self, recordings: list[dict[str, Any]], track: TrackContext
