@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import pytest_twisted
 from itemadapter import ItemAdapter
 
 from scrapy_apigw.enrichment.crosscheck import cross_check
@@ -150,3 +151,23 @@ def test_docs_list_the_new_fields() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "fields.md").read_text()
     for name in ("enrichment_match", "enrichment_conflicts", "enrichment_skip_reason"):
         assert f"`{name}`" in docs
+
+
+class Seeing:
+    name = "spotify"
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    async def enrich(self, track, fetch):
+        self.seen.append(track.min_confidence)
+        return ProviderResult("not_found")
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_waterfall_gives_the_clients_the_minimum_confidence():
+    client = Seeing()
+    await Waterfall([client], fetch=None, min_confidence=0.93).enrich(  # type: ignore[list-item]
+        TrackContext(artist="a", title="t")
+    )
+    assert client.seen == [0.93]
