@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from anyascii import anyascii
@@ -99,6 +99,9 @@ COMPILATION_FACTOR = 0.98
 UNKNOWN_NOTE_FACTOR = 0.9
 #: Factor of an unnamed scraped remix (``"Song (Remix)"``) matched to a named one.
 UNNAMED_REMIX_FACTOR = 0.9
+#: Factor of an unmarked candidate taken for the wanted version by its length (see
+#: :attr:`Candidate.marks_versions`).
+UNMARKED_FACTOR = 0.9
 #: Durations this close (seconds) are the same recording (providers round and trim silence:
 #: the sandbox's own spread is under 2 s).
 DURATION_TOLERANCE_S = 3.0
@@ -338,7 +341,10 @@ class Candidate:
     isrcs: Sequence[str] = ()
     notes: Sequence[str] = ()
     compilation: bool = False
-    extra: dict[str, object] = field(default_factory=dict, compare=False)
+    #: False for a provider that keeps titles clean and marks versions only "usually" in a note
+    #: (MusicBrainz): a candidate with no version mark at all is then the wanted version when
+    #: the durations agree (within :data:`DURATION_TOLERANCE_S`), at :data:`UNMARKED_FACTOR`.
+    marks_versions: bool = True
 
 
 _COVER_ARTIST = re.compile(r"karaoke|tribute|various artists|cover band|in the style of", re.I)
@@ -383,6 +389,16 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
     if wanted_artists_cover:
         want_tags = want_tags | {"cover"}
     version = version_factor(want_tags, have_tags)
+    if (
+        version == 0.0
+        and not candidate.marks_versions
+        and not have_tags
+        and "cover" not in want_tags
+        and wanted.duration_ms
+        and candidate.duration_ms
+        and abs(wanted.duration_ms - candidate.duration_ms) <= DURATION_TOLERANCE_S * 1000
+    ):
+        version = UNMARKED_FACTOR  # no mark, but the wanted version's length
     if version == 0.0:
         return round(min(score, VERSION_MISMATCH_CAP), 4)
     score *= version * duration_factor(wanted.duration_ms, candidate.duration_ms)

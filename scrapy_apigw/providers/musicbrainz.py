@@ -89,7 +89,8 @@ def candidate(recording: dict[str, Any]) -> Candidate:
     and from the release groups' ``secondary-types``: a type every release group of the
     recording has (``Live``, ``DJ-mix``, ``Remix``, ``Demo``) is a version note; ``Compilation``
     on every one makes it a compilation appearance. ``length`` (ms) and ``isrcs`` are
-    compared when known.
+    compared when known. A recording with no version mark at all is taken for a wanted
+    version when its length is that version's (``marks_versions=False``).
     """
     notes = []
     disambiguation = recording.get("disambiguation")
@@ -106,6 +107,7 @@ def candidate(recording: dict[str, Any]) -> Candidate:
         isrcs=[i for i in listed(recording.get("isrcs")) if isinstance(i, str)],
         notes=notes,
         compilation="compilation" in common,
+        marks_versions=False,
     )
 
 

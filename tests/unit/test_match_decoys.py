@@ -314,6 +314,16 @@ def test_musicbrainz_length_tells_an_unmarked_edit_from_the_original() -> None:
     assert mb_search_pick("deadmau5", "Strobe", short, duration_ms=637400) is None
 
 
+def test_musicbrainz_unmarked_recording_is_the_wanted_version_only_by_its_length() -> None:
+    # Spotify found the radio edit (3:35); MusicBrainz' recordings carry no note.
+    full = mb_recording("full", "Strobe", "deadmau5", 637000)
+    edit = mb_recording("edit", "Strobe", "deadmau5", 215500)
+    wanted = {"duration_ms": 215000}
+    assert mb_search_pick("deadmau5", "Strobe (Radio Edit)", full, edit, **wanted) == "edit"
+    assert mb_search_pick("deadmau5", "Strobe (Radio Edit)", full, **wanted) is None
+    assert mb_search_pick("deadmau5", "Strobe (Radio Edit)", full, edit) is None  # no length
+
+
 def test_musicbrainz_compilation_only_recording_is_behind_the_original() -> None:
     compiled = mb_recording("compiled", "Strobe", "deadmau5", secondary=[["Compilation"]])
     original = mb_recording("original", "Strobe", "deadmau5", secondary=[[], ["Compilation"]])
