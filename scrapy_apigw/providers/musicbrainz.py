@@ -272,6 +272,14 @@ class MusicBrainzClient:
         scored = [r for r in recordings if _score(r) >= self.min_score]
         return best_candidate(scored, wanted_of(track), candidate, track.min_confidence)
 
+    def _pick_search(
+        self, recordings: list[dict[str, Any]], track: TrackContext
+    ) -> dict[str, Any] | None:
+        """The recording :meth:`pick_search` chooses, or None; kept for callers of the former
+        picker (bench/bench_match.py)."""
+        found = self.pick_search(recordings, track)
+        return found[0] if found else None
+
 
 # -- batching (scrapy_apigw.batching) -----------------------------------------------------------
 

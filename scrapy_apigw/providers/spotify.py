@@ -270,6 +270,14 @@ class SpotifyClient:
             items, wanted, candidate, minimum=0.0 if by_isrc else track.min_confidence
         )
 
+    def _pick(
+        self, answer: ApiAnswer, track: TrackContext, require_match: bool
+    ) -> dict[str, Any] | None:
+        """The TrackObject :meth:`pick` chooses (a text search when *require_match*, else an
+        ISRC search), or None; kept for callers of the former picker (bench/bench_match.py)."""
+        found = self.pick(answer, track, by_isrc=not require_match)
+        return found[0] if found else None
+
     def _track_fields(self, item: dict[str, Any], track: TrackContext) -> dict[str, Any]:
         """Fields of a TrackObject; also updates *track* with the ids later providers use."""
         fields: dict[str, Any] = {"spotify_id": str(item["id"])}
