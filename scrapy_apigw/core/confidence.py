@@ -11,7 +11,8 @@ none. :func:`confidence` therefore weighs five things:
   artist_score`;
 - **version**: the set of version tags of each side (:func:`version_tags`): a remix (and by
   whom), ``radio``/``club``/``extended`` edits, ``live``, ``acoustic``, ``instrumental``,
-  ``vip``, ``sped up``/``slowed``, ``dub``, ``demo``, ``atmos`` mixes, ``cover`` (karaoke,
+  ``vip``, ``sped up``/``slowed``, ``dub``, ``demo``, ``atmos`` and ``mono`` mixes, ``clean``
+  (censored) edits, ``cover`` (karaoke,
   tribute, "in the style of"). Different tags reject the candidate (confidence at most
   :data:`VERSION_MISMATCH_CAP`) unless the scraped side names that version. ``"(Original
   Mix)"``, ``"Single Version"``, ``"Album Version"`` name no version. A **remaster** is the same
@@ -20,6 +21,8 @@ none. :func:`confidence` therefore weighs five things:
   is accepted, slightly behind the original (:data:`REMASTER_FACTOR`);
 - **duration**, when both sides know it: within :data:`DURATION_TOLERANCE_S` seconds it costs
   nothing, then confidence falls (:func:`duration_factor`);
+- **credits**: a candidate crediting an artist the scraped side does not name (a guest, a
+  remixer not named in the title) is ranked behind a plain credit (:data:`EXTRA_ARTIST_FACTOR`);
 - **ISRC**, when both sides know it: agreement pulls the confidence towards 1, disagreement
   lowers it a little (one recording may carry several ISRCs, one per release).
 
@@ -90,6 +93,10 @@ VERSION_MISMATCH_CAP = 0.4
 #: Artist part when only the first scraped artist is credited (``"A vs B"``, ``["A", "B"]``
 #: against a candidate crediting A alone).
 MAIN_ONLY_FACTOR = 0.9
+#: Factor of a candidate crediting an artist the scraped track does not name (``"Title (feat.
+#: G)"`` by A, G for a scraped ``"A - Title"``: often the same track, but a plain credit is
+#: preferred when both exist).
+EXTRA_ARTIST_FACTOR = 0.95
 #: Factor of a remaster when the scraped title names none (or the other way round).
 REMASTER_FACTOR = 0.97
 #: Factor of a compilation appearance (same recording, the original release preferred).
@@ -147,19 +154,21 @@ _WORD_TAGS = {
     "spatial": "atmos",
     "demo": "demo",
     "dub": "dub",
+    "mono": "mono",
+    "clean": "clean",
+    "censored": "clean",
+    "edited": "clean",
     "extended": "extended",
     "club": "club",
     "radio": "radio",
 }
-_REMASTER_WORDS = frozenset({"remaster", "remastered", "mono", "stereo"})
+_REMASTER_WORDS = frozenset({"remaster", "remastered", "stereo"})
 #: Words that make a bracket or `` - `` part a version part at all.
 _VERSION_WORDS = (
     frozenset({"mix", "edit", "version"}) | _REMIX_WORDS | _REMASTER_WORDS | frozenset(_WORD_TAGS)
 )
 #: Words naming no version (the original, or a release's name for it).
-_NEUTRAL = frozenset(
-    {"original", "album", "single", "main", "explicit", "clean", "censored", "lp", "full", "the"}
-)
+_NEUTRAL = frozenset({"original", "album", "single", "main", "explicit", "lp", "full", "the"})
 _DESCRIPTORS = _VERSION_WORDS | _NEUTRAL | {"short", "long", "re", "by", "s", "and", "speed", "up"}
 
 
@@ -385,6 +394,16 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
     if artists < COMPONENT_FLOOR:
         score = min(score, artists)
     have_tags = _candidate_tags(candidate)
+    expected = (
+        _artist_parts(names)
+        + [name for tag in want_tags if tag.startswith("remix:") for name in [tag[6:]] if name]
+        + [translit(g) for g in parse_title(wanted.title)[2]]
+    )
+    extra = [
+        name
+        for name in _artist_parts(credited)
+        if not any(fuzz.ratio(name, known) >= 85 for known in _artist_parts(expected))
+    ]
     wanted_artists_cover = any(_COVER_ARTIST.search(translit(a)) for a in wanted.artists)
     if wanted_artists_cover:
         want_tags = want_tags | {"cover"}
@@ -404,6 +423,8 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
     score *= version * duration_factor(wanted.duration_ms, candidate.duration_ms)
     if candidate.compilation:
         score *= COMPILATION_FACTOR
+    if extra and artists >= COMPONENT_FLOOR:
+        score *= EXTRA_ARTIST_FACTOR
     isrc = normalize_isrc(wanted.isrc)
     isrcs = {code for code in (normalize_isrc(i) for i in candidate.isrcs) if code}
     if isrc and isrcs:
@@ -423,15 +444,16 @@ def best_candidate(
     """``(item, confidence)`` of the most confident item, or None when below *minimum*.
 
     *describe* turns a provider item into a :class:`Candidate`. Equal confidences are broken by
-    the literal title similarity (``"Lyckliga gatan"`` before an equally scored variant), then
-    by the provider's order.
+    the literal title similarity (case and accents folded, punctuation kept: ``"Gecko
+    (Overdrive) [Radio Edit]"`` before ``"Gecko (Overdrive) - Radio Edit"``), then by the
+    provider's order.
     """
     best: tuple[T, float, float] | None = None
-    literal = _collapse(translit(wanted.title))
+    literal = " ".join(translit(wanted.title).split())
     for item in items:
         candidate = describe(item)
         score = confidence(wanted, candidate)
-        tie = fuzz.ratio(literal, _collapse(translit(candidate.title)))
+        tie = fuzz.ratio(literal, " ".join(translit(candidate.title).split()))
         if best is None or (score, tie) > (best[1], best[2]):
             best = (item, score, tie)
     if best is None or best[1] < minimum:

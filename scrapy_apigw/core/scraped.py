@@ -7,7 +7,8 @@ Tracklist sites write tracks the way DJs do:
   query leaves it out (:func:`search_title`);
 - ``"Title [Label]"``: a trailing square bracket naming no version and no guest is the record
   label, not part of the title (:func:`strip_label`);
-- ``"Artist1 vs Artist2"``: both artists are credited (:func:`split_artists`);
+- ``"Artist1 vs Artist2"``, ``"Artist1 x Artist2"``: both artists are credited
+  (:func:`split_artists`);
 - ``"ID - ID"``, ``"Artist - ID"``: an unidentified track (the DJ did not say), nothing to
   search (:func:`unidentified`);
 - other casings (``"DEADMAU5"``): the matching folds case anyway.
@@ -34,7 +35,7 @@ UNIDENTIFIED_NAMES = frozenset({"id", "?", "??", "???", "unknown", "unknown arti
 
 _TRAILING_SQUARE = re.compile(r"\s*\[([^\[\]]*)\]\s*$")
 _FEAT = re.compile(r"^\s*(?:feat|ft|featuring|with)\b", re.IGNORECASE)
-_VS = re.compile(r"\s+vs\.?\s+", re.IGNORECASE)
+_VS = re.compile(r"\s+(?:[vV][sS]\.?|x)\s+")
 _DASH = re.compile(r"\s[-–—]\s")
 _ORIGINAL = re.compile(
     r"\s*(?:[(\[]\s*original(?:\s+(?:mix|version))?\s*[)\]]|\s[-–—]\s+original\s+(?:mix|version))"
@@ -61,8 +62,9 @@ def search_title(title: str) -> str:
 
 
 def split_artists(artist: str) -> tuple[str, ...]:
-    """``"A vs B"`` / ``"A vs. B"`` -> ``("A", "B")``; any other credit -> ``(artist,)``
-    (``"Above & Beyond"`` is one act: "&" is not split here)."""
+    """``"A vs B"`` / ``"A vs. B"`` / ``"A x B"`` -> ``("A", "B")``; any other credit ->
+    ``(artist,)`` (``"Above & Beyond"`` is one act: "&" is not split here; an upper-case
+    ``" X "`` is left alone, it may be part of a name)."""
     parts = tuple(p.strip() for p in _VS.split(artist) if p.strip())
     return parts or ((artist,) if artist else ())
 

@@ -64,8 +64,10 @@ __all__ = [
 ]
 
 #: Releases fetched per track at most (the best-ranked first; the next one only when the first
-#: does not list the track).
-MAX_RELEASE_LOOKUPS = 2
+#: does not list the track). Three: an artist's releases named after a track are often the
+#: single and one or two releases of its other versions (radio edit, remixes), in any year
+#: order.
+MAX_RELEASE_LOOKUPS = 3
 #: Longest artist/track value sent to the search (characters).
 MAX_QUERY_VALUE = 200
 #: A release whose title scores this much against the track title is "named after the track".
@@ -230,6 +232,7 @@ def track_confidence(
     data: dict[str, Any],
     wanted: Wanted,
     minimum: float = DEFAULT_MIN_CONFIDENCE,
+    release_credit: Sequence[str] = (),
 ) -> float | None:
     """The confidence that the release *data* has the *wanted* track, or None below *minimum*.
 
@@ -243,14 +246,16 @@ def track_confidence(
     title (``"Strobe (Club Edit)"``), its ``duration`` (``"7:05"``) is compared, and a
     ``Compilation`` release is a compilation appearance. A split or compilation release lists
     other artists' tracks, maybe of the same title: they score low on the artist part. A release
-    without a tracklist is judged by its title.
+    without a tracklist is judged by its title. *release_credit* (the search result's
+    ``"Artist"`` part) is added to an uncredited entry's artists, so a release credited to
+    ``"A & Guest"`` counts its guest (the confidence's extra-artist factor).
     """
     if not any(wanted.artists):
         wanted = Wanted(wanted.title, ["(any)"], wanted.duration_ms, wanted.isrc)
         release_artists: list[str] = ["(any)"]
         any_credit = True
     else:
-        release_artists = list(wanted.artists)
+        release_artists = list(wanted.artists) + list(release_credit)
         any_credit = False
     compilation = _is_compilation(data)
     candidates: list[Candidate] = []
@@ -315,8 +320,9 @@ class DiscogsClient:
 
     When the release is not fetched: a candidate that is the track's single
     (:func:`is_single_of`: named after the track, by the track's artist, as the ranking already
-    checked) is taken from its search result alone (:func:`search_fields`), unless an item
-    needs a field only the release has. The tracklist check is then left to Discogs' own
+    checked), and the only one so named (represses share its ``master_id``), is taken from
+    its search result alone (:func:`search_fields`), unless an item needs a field only the
+    release has. The tracklist check is then left to Discogs' own
     ``track=`` filter, which returns only releases whose tracklist has a track of those words;
     the client's stricter check is not repeated for a release named after the track by its
     artist. What that gives up: a remix-only release titled exactly like the track (no
@@ -385,9 +391,19 @@ class DiscogsClient:
         candidates = self._rank(results if answer.kind == "ok" else None, track)
         needs_release = "release_date" not in track.found
         wanted = Wanted(track.title, list(track.artists) or [track.artist], track.duration_ms)
+        singles = [
+            r for r in candidates if is_single_of(r["title"].partition(" - ")[2], track.title)
+        ]
+        # Represses share their master; a release of another version titled like the track
+        # has its own.
+        single_masters = {r.get("master_id") or r["id"] for r in singles}
+        fallback: tuple[float, dict[str, Any]] | None = None
         for result in candidates[:MAX_RELEASE_LOOKUPS]:
             artist_part, _, release_title = result["title"].partition(" - ")
-            if not needs_release and is_single_of(release_title, track.title):
+            # From the search result alone only when it is the one release named after the
+            # track: two of them (the single and a release of another version titled alike)
+            # can only be told apart by their tracklists.
+            if not needs_release and len(single_masters) == 1 and result is singles[0]:
                 sure = single_confidence(release_title, _clean_name(artist_part), wanted)
                 if sure >= track.min_confidence:
                     return ProviderResult(
@@ -400,11 +416,15 @@ class DiscogsClient:
             data = release.data if release.kind == "ok" else None
             if not (isinstance(data, dict) and data.get("id")):
                 continue
-            sure_or_none = track_confidence(data, wanted, track.min_confidence)
-            if sure_or_none is not None:
-                return ProviderResult(
-                    "ok", release_fields(data), match=match_of(sure_or_none, "search")
-                )
+            found = track_confidence(data, wanted, track.min_confidence, [_clean_name(artist_part)])
+            if found is not None and found >= 1.0:
+                return ProviderResult("ok", release_fields(data), match=match_of(found, "search"))
+            if found is not None and (fallback is None or found > fallback[0]):
+                fallback = (found, data)  # a doubt (another credit...): look at the next one
+        if fallback is not None:
+            return ProviderResult(
+                "ok", release_fields(fallback[1]), match=match_of(fallback[0], "search")
+            )
         if not candidates:
             return ProviderResult("not_found", reason="no release by this artist")
         return ProviderResult("not_found", reason="track not on the matching releases")

@@ -241,10 +241,11 @@ class MusicBrainzClient:
 
     @staticmethod
     def _pick_isrc(recordings: list[dict[str, Any]], track: TrackContext) -> dict[str, Any] | None:
-        """The recording an ISRC names. One ISRC can map to several (an Atmos mix, unmerged
-        duplicates): the most confident for *track* (title, version notes, length against the
-        duration an earlier provider found), whatever its confidence; without a title, the
-        first without a version note."""
+        """The recording an ISRC names. One ISRC can map to several (an Atmos mix, a radio
+        edit, unmerged duplicates): the most confident for *track* (title, version notes,
+        length against the duration an earlier provider found) if it reaches
+        ``track.min_confidence``, else None (the ISRC lists only other versions of the track:
+        the text search decides); without a title, the first without a version note."""
         if not recordings:
             return None
         if not track.title:
@@ -259,8 +260,8 @@ class MusicBrainzClient:
                 return found
             return dataclasses.replace(found, artists=list(wanted.artists))
 
-        best = best_candidate(recordings, wanted, describe, 0.0)
-        return best[0] if best else recordings[0]
+        best = best_candidate(recordings, wanted, describe, track.min_confidence)
+        return best[0] if best else None
 
     def pick_search(
         self, recordings: list[dict[str, Any]], track: TrackContext

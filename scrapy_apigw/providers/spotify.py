@@ -252,9 +252,11 @@ class SpotifyClient:
 
         A text search keeps the most confident item (:func:`candidate`: the version read from
         the name, ``"- Live"``, ``"(Radio Edit)"``; a compilation appearance behind the
-        original) if it reaches ``track.min_confidence``. An ISRC search already names the
-        recording: the most confident of its items is taken whatever its confidence (the
-        first when artist or title are unknown).
+        original) if it reaches ``track.min_confidence``. An ISRC search names the recording,
+        but the tracks listing an ISRC may be other versions (a sped-up release reusing it, a
+        catalog error): the most confident of them is taken only when it reaches
+        ``track.min_confidence`` too, else None and the text search decides (the first item
+        when artist or title are unknown: nothing to check).
         """
         if answer.kind != "ok" or not isinstance(answer.data, dict):
             return None
@@ -266,9 +268,7 @@ class SpotifyClient:
         wanted: Wanted = wanted_of(track, with_isrc=not by_isrc)
         if not (track.title and any(wanted.artists)):
             return (items[0], 1.0) if by_isrc else None
-        return best_candidate(
-            items, wanted, candidate, minimum=0.0 if by_isrc else track.min_confidence
-        )
+        return best_candidate(items, wanted, candidate, minimum=track.min_confidence)
 
     def _pick(
         self, answer: ApiAnswer, track: TrackContext, require_match: bool
