@@ -22,7 +22,8 @@ none. :func:`confidence` therefore weighs five things:
 - **duration**, when both sides know it: within :data:`DURATION_TOLERANCE_S` seconds it costs
   nothing, then confidence falls (:func:`duration_factor`);
 - **credits**: a candidate crediting an artist the scraped side does not name (a guest, a
-  remixer not named in the title) is ranked behind a plain credit (:data:`EXTRA_ARTIST_FACTOR`);
+  remixer not named in the title), or not crediting one it names, is ranked behind the exact
+  credit (:data:`EXTRA_ARTIST_FACTOR`);
 - **ISRC**, when both sides know it: agreement pulls the confidence towards 1, disagreement
   lowers it a little (one recording may carry several ISRCs, one per release).
 
@@ -95,7 +96,7 @@ VERSION_MISMATCH_CAP = 0.4
 MAIN_ONLY_FACTOR = 0.9
 #: Factor of a candidate crediting an artist the scraped track does not name (``"Title (feat.
 #: G)"`` by A, G for a scraped ``"A - Title"``: often the same track, but a plain credit is
-#: preferred when both exist).
+#: preferred when both exist), or not crediting one it names (a scraped guest).
 EXTRA_ARTIST_FACTOR = 0.95
 #: Factor of a remaster when the scraped title names none (or the other way round).
 REMASTER_FACTOR = 0.97
@@ -354,6 +355,9 @@ class Candidate:
     #: (MusicBrainz): a candidate with no version mark at all is then the wanted version when
     #: the durations agree (within :data:`DURATION_TOLERANCE_S`), at :data:`UNMARKED_FACTOR`.
     marks_versions: bool = True
+    #: Release date of the candidate's release (ISO, reduced precision allowed): between
+    #: equally confident candidates the earlier release (the original) is preferred.
+    released: str | None = None
 
 
 _COVER_ARTIST = re.compile(r"karaoke|tribute|various artists|cover band|in the style of", re.I)
@@ -423,8 +427,14 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
     score *= version * duration_factor(wanted.duration_ms, candidate.duration_ms)
     if candidate.compilation:
         score *= COMPILATION_FACTOR
-    if extra and artists >= COMPONENT_FLOOR:
-        score *= EXTRA_ARTIST_FACTOR
+    credited_parts = _artist_parts(credited)
+    missing = [
+        name
+        for name in _artist_parts(expected)
+        if not any(fuzz.ratio(name, have) >= 85 for have in credited_parts)
+    ]
+    if (extra or missing) and artists >= COMPONENT_FLOOR:
+        score *= EXTRA_ARTIST_FACTOR  # credits differ: the exact credit first
     isrc = normalize_isrc(wanted.isrc)
     isrcs = {code for code in (normalize_isrc(i) for i in candidate.isrcs) if code}
     if isrc and isrcs:
@@ -433,6 +443,13 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
         else:
             score *= ISRC_DISAGREE_FACTOR
     return round(max(0.0, min(1.0, score)), 4)
+
+
+def _earlier(released: str | None) -> str:
+    """A tie-break key that is larger for an earlier date (unknown dates last)."""
+    if not released or not released[:4].isdigit():
+        return ""
+    return "".join(chr(ord("9") - ord(c) + ord("0")) if c.isdigit() else c for c in released)
 
 
 def best_candidate(
@@ -444,16 +461,21 @@ def best_candidate(
     """``(item, confidence)`` of the most confident item, or None when below *minimum*.
 
     *describe* turns a provider item into a :class:`Candidate`. Equal confidences are broken by
+    the earlier release date when both candidates have one (see :attr:`Candidate.released`:
+    the original release before a later compilation), after
     the literal title similarity (case and accents folded, punctuation kept: ``"Gecko
     (Overdrive) [Radio Edit]"`` before ``"Gecko (Overdrive) - Radio Edit"``), then by the
     provider's order.
     """
-    best: tuple[T, float, float] | None = None
+    best: tuple[T, float, tuple[float, str]] | None = None
     literal = " ".join(translit(wanted.title).split())
     for item in items:
         candidate = describe(item)
         score = confidence(wanted, candidate)
-        tie = fuzz.ratio(literal, " ".join(translit(candidate.title).split()))
+        tie = (
+            fuzz.ratio(literal, " ".join(translit(candidate.title).split())),
+            _earlier(candidate.released),
+        )
         if best is None or (score, tie) > (best[1], best[2]):
             best = (item, score, tie)
     if best is None or best[1] < minimum:

@@ -54,10 +54,11 @@ def strip_label(title: str) -> str:
     return stripped or title
 
 
-def search_title(title: str) -> str:
+def search_title(title: str, keep_featuring: bool = False) -> str:
     """The title to put in a search query: no label bracket, no featured guests (providers
-    credit them apart), no ``"(Original Mix)"`` (providers write the original plainly)."""
-    text = strip_featuring(strip_label(title))
+    credit them apart; kept with *keep_featuring*, for Last.fm, which keys tracks by their
+    full names), no ``"(Original Mix)"`` (providers write the original plainly)."""
+    text = strip_label(title) if keep_featuring else strip_featuring(strip_label(title))
     return _ORIGINAL.sub("", text).strip() or text
 
 

@@ -7,7 +7,9 @@ Calls (path ``/`` of ``https://ws.audioscrobbler.com/2.0``; the transport adds `
   or there are none, ``GET /?method=track.getInfo&mbid=<mbid>&format=json`` when MusicBrainz
   gave a recording MBID. Names first: every track has them and Last.fm keys its tracks by
   them, while many Last.fm tracks carry no MBID (``mbid`` is often missing, PROVIDERS.md
-  section 4), so asking by MBID first cost a second getInfo for each of those;
+  section 4), so asking by MBID first cost a second getInfo for each of those; last, when the
+  track credits several artists, by the second artist's name (a credit written in another
+  order). The title is sent without a ``[Label]`` bracket or ``"(Original Mix)"``;
 - ``GET /?method=track.getTopTags`` with the same identification (data_type ``"tags"``),
   only when the getInfo track lists no ``toptags`` (it usually does: most tracks cost one call).
 
@@ -22,6 +24,7 @@ from typing import Any
 from scrapy_apigw.core.confidence import Candidate, confidence
 from scrapy_apigw.core.matching import primary_artist
 from scrapy_apigw.core.outcome import Outcome, classify_status
+from scrapy_apigw.core.scraped import search_title
 from scrapy_apigw.providers.base import (
     ApiAnswer,
     ApiCall,
@@ -203,12 +206,21 @@ class LastFmClient:
         getInfo lists no tags."""
         identities: list[tuple[tuple[str, str], ...]] = []
         artist = primary_artist(track.artist, track.artists)
-        if artist and track.title:
-            autocorrect = "1" if self.autocorrect else "0"
-            artist, title = artist[:MAX_QUERY_VALUE], track.title[:MAX_QUERY_VALUE]
+        autocorrect = "1" if self.autocorrect else "0"
+        title = search_title(track.title, keep_featuring=True)[:MAX_QUERY_VALUE]
+        if artist and title:
+            artist = artist[:MAX_QUERY_VALUE]
             identities.append((("artist", artist), ("track", title), ("autocorrect", autocorrect)))
         if track.musicbrainz_id:
             identities.append((("mbid", track.musicbrainz_id),))
+        if artist and title and len(track.artists) > 1:
+            # a credit written in another order ("B, A"): Last.fm keys the track by its first
+            # artist, so the second one is asked last
+            second = primary_artist(track.artists[1])[:MAX_QUERY_VALUE]
+            if second and second.casefold() != artist.casefold():
+                identities.append(
+                    (("artist", second), ("track", title), ("autocorrect", autocorrect))
+                )
         if track.unidentified:
             identities = identities[1:] if artist and track.title else identities
         if not identities:

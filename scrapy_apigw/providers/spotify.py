@@ -125,6 +125,7 @@ def candidate(item: dict[str, Any]) -> Candidate:
         duration_ms=int(duration) if duration and duration > 0 else None,
         isrcs=[isrc] if isinstance(isrc, str) else [],
         compilation=isinstance(album, dict) and album.get("album_type") == "compilation",
+        released=album.get("release_date") if isinstance(album, dict) else None,
     )
 
 

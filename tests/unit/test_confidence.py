@@ -135,10 +135,15 @@ def test_confidence_known_values() -> None:
     isrc = Wanted("Strobe", ["deadmau5"], duration_ms=637000, isrc="CA5KR0900037")
     assert confidence(isrc, Candidate("Strobe", ["deadmau5"], 647000, ["CA5KR0900037"])) == 0.965
     assert confidence(isrc, Candidate("Strobe", ["deadmau5"], None, ["GBXXX0900001"])) == 0.9
-    # a second scraped artist the provider does not credit
+    # a second scraped artist the provider does not credit: artist part 0.9 (first artist
+    # only), then the credit-difference factor 0.95: (0.6 + 0.4 * 0.9) * 0.95
     assert (
         confidence(Wanted("Strobe", ["deadmau5 vs Kaskade"]), Candidate("Strobe", ["deadmau5"]))
-        == 0.96
+        == 0.912
+    )
+    # a guest the scraped side does not name: 0.95
+    assert (
+        confidence(Wanted("Strobe", ["deadmau5"]), Candidate("Strobe", ["deadmau5", "G"])) == 0.95
     )
     # empty sides
     assert confidence(Wanted("", ["x"]), Candidate("Strobe", ["x"])) == 0.0
@@ -150,6 +155,15 @@ def test_featuring_orderings_score_the_same() -> None:
         assert confidence(Wanted("Titanium", artists), right) == 1.0
     guest = Candidate("Titanium (feat. Sia)", ["David Guetta"])
     assert confidence(Wanted("Titanium", ["David Guetta & Sia"]), guest) == 1.0
+
+
+def test_best_candidate_prefers_the_earlier_release_between_equal_candidates() -> None:
+    wanted = Wanted("Strobe", ["deadmau5"])
+    items = [("compilation", "2012-05-01"), ("album", "2009-09-22"), ("undated", None)]
+    found = best_candidate(
+        items, wanted, lambda t: Candidate("Strobe", ["deadmau5"], compilation=False, released=t[1])
+    )
+    assert found == (("album", "2009-09-22"), 1.0)
 
 
 def test_best_candidate_breaks_ties_by_literal_title_then_order() -> None:

@@ -447,3 +447,85 @@ def test_lastfm_autocorrect_to_another_track_is_not_found() -> None:
     info["track"]["name"] = "Strobe"
     result = enrich(client, TrackContext(artist="Deadmau5", title="Strobe"), fetch)
     assert result.status == "ok" and result.match == {"confidence": 1.0, "by": "search"}
+
+
+def test_a_plain_credit_is_preferred_to_a_guest_version_the_scraped_side_does_not_name() -> None:
+    guest = sp_track(1, "Another Earth (feat. Yumi Sato)", ["Tale Of Us", "Yumi Sato"])
+    plain = sp_track(2, "Another Earth", ["Tale Of Us"])
+    assert sp_pick("Tale Of Us", "Another Earth", guest, plain) == sid(2)
+    assert sp_pick("Tale Of Us", "Another Earth", guest) == sid(1)  # 0.95: still the track
+    assert sp_pick("Tale Of Us feat. Yumi Sato", "Another Earth", plain, guest) == sid(1)
+
+
+def test_the_literal_title_breaks_a_tie_between_two_spellings_of_one_version() -> None:
+    dash = sp_track(1, "Gecko (Overdrive) - Radio Edit", ["Oliver Heldens", "Becky Hill"])
+    brackets = sp_track(2, "Gecko (Overdrive) [Radio Edit]", ["Oliver Heldens", "Becky Hill"])
+    title = "Gecko (Overdrive) [Radio Edit]"
+    assert sp_pick("Oliver Heldens & Becky Hill", title, dash, brackets) == sid(2)
+
+
+def test_musicbrainz_isrc_listing_only_another_version_falls_back_to_the_search() -> None:
+    isrc = "USOIG1538646"
+    lookup = {
+        "isrc": isrc,
+        "recordings": [
+            {"id": "radio", "title": "Sun Is Shining", "length": 127605,
+             "disambiguation": "radio edit", "artist-credit": [{"name": "Axwell Λ Ingrosso"}]},
+        ],
+    }  # fmt: skip
+    search = {
+        "created": "2026-12-02T00:00:00.000Z",
+        "count": 2,
+        "offset": 0,
+        "recordings": [
+            mb_recording("radio", "Sun Is Shining", "Axwell Λ Ingrosso", 127605, "radio edit"),
+            mb_recording("original", "Sun Is Shining", "Axwell Λ Ingrosso", 209190),
+        ],
+    }
+    client = MusicBrainzClient()
+    fetch = FakeFetch(client, routes({f"/isrc/{isrc}": (200, lookup), "/recording": (200, search)}))
+    track = TrackContext(
+        artist="Axwell Λ Ingrosso", title="Sun Is Shining", isrc=isrc, duration_ms=210053
+    )
+    result = enrich(client, track, fetch)
+    assert fetch.paths == [f"/isrc/{isrc}", "/recording"]
+    assert result.fields["musicbrainz_id"] == "original"
+    assert result.match == {"confidence": 1.0, "by": "search"}
+
+
+def test_musicbrainz_mono_and_clean_recordings_are_other_versions() -> None:
+    mono = mb_recording("mono", "Say My Name", "ODESZA", 244296, "mono")
+    clean = mb_recording("clean", "Say My Name", "ODESZA", 244300, "clean")
+    original = mb_recording("original", "Say My Name", "ODESZA", 244927)
+    assert mb_search_pick("ODESZA", "Say My Name", mono, clean, original) == "original"
+    assert mb_search_pick("ODESZA", "Say My Name", mono, clean) is None
+
+
+def test_discogs_release_of_another_version_titled_like_the_track_is_fetched_and_skipped() -> None:
+    search = {
+        "pagination": {"page": 1, "pages": 1, "per_page": 5, "items": 2, "urls": {}},
+        "results": [
+            {"id": 21, "master_id": 901, "type": "release", "year": "1980",
+             "title": "Depeche Mode - Enjoy the Silence", "label": ["Parlophone"]},
+            {"id": 22, "master_id": 902, "type": "release", "year": "2015",
+             "title": "Depeche Mode - Enjoy the Silence", "label": ["Columbia"]},
+        ],
+    }  # fmt: skip
+    versions = discogs_release(21, [("Enjoy the Silence (Radio Edit)", "2:40")])
+    single = discogs_release(22, [("Enjoy the Silence", "4:06")])
+    client = DiscogsClient()
+    fetch = FakeFetch(
+        client,
+        routes(
+            {
+                "/database/search": (200, search),
+                "/releases/21": (200, versions),
+                "/releases/22": (200, single),
+            }
+        ),
+    )
+    # release_date already found: a lone single would be taken from the search alone
+    track = TrackContext(artist="Depeche Mode", title="Enjoy the Silence", found={"release_date"})
+    result = enrich(client, track, fetch)
+    assert fetch.paths == ["/database/search", "/releases/21", "/releases/22"]
+    assert result.fields["discogs_id"] == 22
