@@ -363,6 +363,15 @@ class Candidate:
 _COVER_ARTIST = re.compile(r"karaoke|tribute|various artists|cover band|in the style of", re.I)
 
 
+def _comparable(name: str) -> str:
+    """*name* transliterated; a name of punctuation only (``"!!!"``), which would compare as
+    nothing, as a word spelling its characters' code points instead."""
+    text = translit(name)
+    if _collapse(text):
+        return text
+    return "u" + "u".join(f"{ord(c):x}" for c in name.strip())
+
+
 def _candidate_tags(candidate: Candidate) -> frozenset[str]:
     tags = set(parse_title(candidate.title)[1])
     for note in candidate.notes:
@@ -386,8 +395,8 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
     if not want_base or not have_base:
         return 0.0
     title = fuzz.ratio(want_base, have_base) / 100.0
-    credited = [translit(a) for a in candidate.artists] + list(guests)
-    names = [translit(a) for a in wanted.artists if a]
+    credited = [_comparable(a) for a in candidate.artists] + list(guests)
+    names = [_comparable(a) for a in wanted.artists if a]
     artists = artist_score(names, credited) / 100.0
     parts = _artist_parts(names)
     if len(parts) > 1:  # a guest or second act the provider does not credit costs a little
@@ -445,6 +454,18 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
     return round(max(0.0, min(1.0, score)), 4)
 
 
+def _spelling(wanted: Sequence[str], found: Sequence[str]) -> int:
+    """1 when *found* spells the artists as the scraped side does, accents included, or keeps
+    accents the scraped side lost (a plain-ASCII ``"Sigur Ros"`` is how lists write ``"Sigur
+    Rós"``, while an ASCII credit next to the accented one is another act, a sound-alike);
+    else 0."""
+    want = " ".join(a.casefold() for a in wanted)
+    have = " ".join(a.casefold() for a in found)
+    if not want.isascii():
+        return int(want == have)
+    return int(not have.isascii())
+
+
 def _earlier(released: str | None) -> str:
     """A tie-break key that is larger for an earlier date (unknown dates last)."""
     if not released or not released[:4].isdigit():
@@ -462,18 +483,20 @@ def best_candidate(
 
     *describe* turns a provider item into a :class:`Candidate`. Equal confidences are broken by
     the earlier release date when both candidates have one (see :attr:`Candidate.released`:
-    the original release before a later compilation), after
+    the original release before a later compilation), after the artists' spelling
+    (:func:`_spelling`), after
     the literal title similarity (case and accents folded, punctuation kept: ``"Gecko
     (Overdrive) [Radio Edit]"`` before ``"Gecko (Overdrive) - Radio Edit"``), then by the
     provider's order.
     """
-    best: tuple[T, float, tuple[float, str]] | None = None
+    best: tuple[T, float, tuple[float, int, str]] | None = None
     literal = " ".join(translit(wanted.title).split())
     for item in items:
         candidate = describe(item)
         score = confidence(wanted, candidate)
         tie = (
             fuzz.ratio(literal, " ".join(translit(candidate.title).split())),
+            _spelling(wanted.artists, candidate.artists),
             _earlier(candidate.released),
         )
         if best is None or (score, tie) > (best[1], best[2]):

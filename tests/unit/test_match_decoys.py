@@ -529,3 +529,20 @@ def test_discogs_release_of_another_version_titled_like_the_track_is_fetched_and
     result = enrich(client, track, fetch)
     assert fetch.paths == ["/database/search", "/releases/21", "/releases/22"]
     assert result.fields["discogs_id"] == 22
+
+
+def test_an_ascii_credit_next_to_the_accented_one_is_a_sound_alike() -> None:
+    ascii_credit = sp_track(1, "You Were Right", ["Rufus Du Sol"])
+    accented = sp_track(2, "You Were Right", ["Rüfüs Du Sol"])
+    assert sp_pick("Rüfüs Du Sol", "You Were Right", ascii_credit, accented) == sid(2)
+    # a list writing the name without accents means the accented act too
+    assert sp_pick("Rufus Du Sol", "You Were Right", ascii_credit, accented) == sid(2)
+    assert sp_pick("Rufus Du Sol", "You Were Right", ascii_credit) == sid(1)
+
+
+def test_a_name_of_punctuation_only_still_compares() -> None:
+    chk = sp_track(1, "Me and Giuliani Down by the School Yard (A True Story)", ["!!!"])
+    other = sp_track(2, "Me and Giuliani Down by the School Yard (A True Story)", ["Karaoke"])
+    title = "Me and Giuliani Down by the School Yard (A True Story)"
+    assert sp_pick("!!!", title, other, chk) == sid(1)
+    assert sp_pick("???", title, chk) is None
