@@ -118,7 +118,11 @@ ISRC_AGREE_DOUBT = 0.25
 #: Factor of an ISRC disagreement.
 ISRC_DISAGREE_FACTOR = 0.9
 
-_FEAT_BRACKET = re.compile(r"[(\[]\s*(?:feat|ft|featuring|with)\b\.?\s*([^)\]]*)[)\]]", re.I)
+#: A bracketed guest: "(feat. X)", "[ft. X]", "(with X)" (Spotify), "(med X)" (Swedish,
+#: Norwegian and Danish "with", as Spotify's Scandinavian credits write it).
+_FEAT_BRACKET = re.compile(
+    r"[(\[]\s*(?:feat|ft|featuring|with|med)\b\.?\s*([^)\]]*)[)\]]", re.IGNORECASE
+)
 _FEAT_INLINE = re.compile(
     r"\s+(?:feat|ft|featuring)\b\.?\s+(.*?)(?=\s[-–—]\s|[(\[]|$)", re.IGNORECASE
 )

@@ -41,6 +41,7 @@ def fixture(name: str) -> Any:
         ("Veronica Maggio", "Satan i gatan", "3q8WojYJVZsGClFGFBYdTc"),
         ("Stress, Abidaz & Hooks", "Gatan", "5GqZe05VEXpzmDrNTc8DDj"),
         ("Hooks vs Stress", "Gatan", "5GqZe05VEXpzmDrNTc8DDj"),
+        ("Governor Andy feat. Loreen", "Lyckliga Gatan", "3qOCMkCrsQBczAvvuYoJG3"),
         # the same title by an artist who never recorded it here: none, not a guess
         ("Veronica Maggio", "Lyckliga gatan", None),
         ("Timo Räisänen", "Lyckliga gatan (Club Edit)", None),
