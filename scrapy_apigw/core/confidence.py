@@ -22,8 +22,8 @@ none. :func:`confidence` therefore weighs five things:
 - **duration**, when both sides know it: within :data:`DURATION_TOLERANCE_S` seconds it costs
   nothing, then confidence falls (:func:`duration_factor`);
 - **credits**: a candidate crediting an artist the scraped side does not name (a guest, a
-  remixer not named in the title), or not crediting one it names, is ranked behind the exact
-  credit (:data:`EXTRA_ARTIST_FACTOR`);
+  remixer not named in the title: :data:`EXTRA_ARTIST_FACTOR`), or not crediting one it names
+  (:data:`MISSING_ARTIST_FACTOR`), is ranked behind the exact credit;
 - **ISRC**, when both sides know it: agreement pulls the confidence towards 1, disagreement
   lowers it a little (one recording may carry several ISRCs, one per release).
 
@@ -55,6 +55,8 @@ __all__ = [
     "COMPILATION_FACTOR",
     "DEFAULT_MIN_CONFIDENCE",
     "DURATION_TOLERANCE_S",
+    "EXTRA_ARTIST_FACTOR",
+    "MISSING_ARTIST_FACTOR",
     "REMASTER_FACTOR",
     "UNKNOWN_NOTE_FACTOR",
     "VERSION_MISMATCH_CAP",
@@ -95,9 +97,13 @@ VERSION_MISMATCH_CAP = 0.4
 #: against a candidate crediting A alone).
 MAIN_ONLY_FACTOR = 0.9
 #: Factor of a candidate crediting an artist the scraped track does not name (``"Title (feat.
-#: G)"`` by A, G for a scraped ``"A - Title"``: often the same track, but a plain credit is
-#: preferred when both exist), or not crediting one it names (a scraped guest).
-EXTRA_ARTIST_FACTOR = 0.95
+#: G)"`` by A, G for a scraped ``"A - Title"``): often the same track (lists leave guests
+#: out), so accepted alone (0.85) when nothing else is in doubt, but behind a plain credit, and
+#: refused when the duration or the title also differ (a guest version is another recording).
+EXTRA_ARTIST_FACTOR = 0.85
+#: Factor of a candidate not crediting an artist the scraped side names (``"A vs B"`` against
+#: a credit of A alone).
+MISSING_ARTIST_FACTOR = 0.95
 #: Factor of a remaster when the scraped title names none (or the other way round).
 REMASTER_FACTOR = 0.97
 #: Factor of a compilation appearance (same recording, the original release preferred).
@@ -446,8 +452,11 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
         for name in _artist_parts(expected)
         if not any(fuzz.ratio(name, have) >= 85 for have in credited_parts)
     ]
-    if (extra or missing) and artists >= COMPONENT_FLOOR:
-        score *= EXTRA_ARTIST_FACTOR  # credits differ: the exact credit first
+    if artists >= COMPONENT_FLOOR:  # credits differ: the exact credit first
+        if extra:
+            score *= EXTRA_ARTIST_FACTOR
+        elif missing:
+            score *= MISSING_ARTIST_FACTOR
     isrc = normalize_isrc(wanted.isrc)
     isrcs = {code for code in (normalize_isrc(i) for i in candidate.isrcs) if code}
     if isrc and isrcs:

@@ -28,6 +28,7 @@ from scrapy_apigw.core.confidence import (
     DEFAULT_MIN_CONFIDENCE,
     Candidate,
     Wanted,
+    _part_tags,
     confidence,
     parse_title,
 )
@@ -310,9 +311,10 @@ class DiscogsClient:
 
     Choosing the release: a search result's ``title`` is ``"Artist - Release Title"`` of the
     RELEASE, not the track, so the artist part decides (``artist_score >= 80``; compilations by
-    "Various" drop out). Among those, releases named after the track (a single: title score
-    >= 90) come first, then the earliest ``year`` (the original release, whose label and catalog
-    number a DJ means), then Discogs' order. The release's tracklist must then list the track
+    "Various" drop out; so do cover releases, ``"Made Famous by X"``, ``"A Tribute to X"``,
+    unless the scraped title names a cover). Among those, releases named after the track (a
+    single: title score >= 90) come first, then the earliest ``year`` (the original release,
+    whose label and catalog number a DJ means), then Discogs' order. The release's tracklist must then list the track
     (title score >= 70, so a remix EP is not taken for the original; headings are not tracks,
     index entries' sub-tracks are, and a track crediting its own artists must credit the
     track's, artist score >= 80); otherwise the next
@@ -438,6 +440,8 @@ class DiscogsClient:
         (see the class docstring)."""
         artists = list(track.artists) or [track.artist]
         wanted = normalize(track.title)
+        cover = frozenset({"cover"})
+        covers_wanted = "cover" in parse_title(track.title)[1]
         ranked: list[tuple[float, int, int, int, dict[str, Any]]] = []
         for index, result in enumerate(results if isinstance(results, list) else []):
             if not isinstance(result, dict) or result.get("type", "release") != "release":
@@ -446,6 +450,8 @@ class DiscogsClient:
             if not isinstance(release_id, int) or not isinstance(full_title, str):
                 continue
             artist_part, _, release_title = full_title.partition(" - ")
+            if _part_tags(release_title) == cover and not covers_wanted:
+                continue  # "Made Famous by X", "A Tribute to X": a cover release
             score = artist_score(artists, [_clean_name(artist_part)])
             if score < DEFAULT_THRESHOLD:
                 continue

@@ -453,7 +453,10 @@ def test_a_plain_credit_is_preferred_to_a_guest_version_the_scraped_side_does_no
     guest = sp_track(1, "Another Earth (feat. Yumi Sato)", ["Tale Of Us", "Yumi Sato"])
     plain = sp_track(2, "Another Earth", ["Tale Of Us"])
     assert sp_pick("Tale Of Us", "Another Earth", guest, plain) == sid(2)
-    assert sp_pick("Tale Of Us", "Another Earth", guest) == sid(1)  # 0.95: still the track
+    assert sp_pick("Tale Of Us", "Another Earth", guest) == sid(1)  # 0.85: still the track
+    # ... unless something else differs too: a guest version 10 s longer is another recording
+    longer = sp_track(3, "Another Earth (feat. Yumi Sato)", ["Tale Of Us", "Yumi Sato"], 225000)
+    assert sp_pick("Tale Of Us", "Another Earth", longer, duration_ms=215000) is None
     assert sp_pick("Tale Of Us feat. Yumi Sato", "Another Earth", plain, guest) == sid(1)
 
 
@@ -546,3 +549,12 @@ def test_a_name_of_punctuation_only_still_compares() -> None:
     title = "Me and Giuliani Down by the School Yard (A True Story)"
     assert sp_pick("!!!", title, other, chk) == sid(1)
     assert sp_pick("???", title, chk) is None
+
+
+def test_discogs_cover_releases_credited_to_the_artist_are_not_candidates() -> None:
+    results = [
+        {"id": 31, "type": "release", "title": "Kolsch - Made Famous by Kolsch", "year": "2001"},
+        {"id": 32, "type": "release", "title": "Kolsch - Grey", "year": "2013"},
+    ]
+    ranked = DiscogsClient._rank(results, TrackContext(artist="Kolsch", title="Grey"))
+    assert [r["id"] for r in ranked] == [32]
