@@ -314,22 +314,24 @@ class DiscogsClient:
     "Various" drop out; so do cover releases, ``"Made Famous by X"``, ``"A Tribute to X"``,
     unless the scraped title names a cover). Among those, releases named after the track (a
     single: title score >= 90) come first, then the earliest ``year`` (the original release,
-    whose label and catalog number a DJ means), then Discogs' order. The release's tracklist must then list the track
-    (title score >= 70, so a remix EP is not taken for the original; headings are not tracks,
-    index entries' sub-tracks are, and a track crediting its own artists must credit the
-    track's, artist score >= 80); otherwise the next
-    candidate is fetched, up to :data:`MAX_RELEASE_LOOKUPS` releases.
+    whose label and catalog number a DJ means), then Discogs' order. The release's tracklist
+    must then list the track in the scraped version (:func:`track_confidence` at least
+    ``APIGW_MIN_MATCH_CONFIDENCE``: a remix EP is not taken for the original; headings are not
+    tracks, index entries' sub-tracks are, and a track crediting its own artists must credit
+    the track's); otherwise the next candidate is fetched, up to :data:`MAX_RELEASE_LOOKUPS`
+    releases. A release matching with a doubt (confidence below 1) is kept while the next
+    candidates are looked at; the most confident is taken.
 
     When the release is not fetched: a candidate that is the track's single
     (:func:`is_single_of`: named after the track, by the track's artist, as the ranking already
     checked), and the only one so named (represses share its ``master_id``), is taken from
     its search result alone (:func:`search_fields`), unless an item needs a field only the
-    release has. The tracklist check is then left to Discogs' own
-    ``track=`` filter, which returns only releases whose tracklist has a track of those words;
-    the client's stricter check is not repeated for a release named after the track by its
-    artist. What that gives up: a remix-only release titled exactly like the track (no
-    "Remixes" in its name) is taken for the original. Albums, EPs, "(Remixes)" releases,
-    splits and compilations are always fetched and checked as above.
+    release has. The tracklist check is then left to Discogs' own ``track=`` filter, which
+    returns only releases whose tracklist has a track of those words. What that gives up: a
+    remix-only release titled exactly like the track (no "Remixes" in its name) and alone so
+    named is taken for the original. Two releases of different masters named after the track
+    (the single and a release of another version) are both fetched and checked, and so are
+    albums, EPs, "(Remixes)" releases, splits and compilations.
 
     Fields the release has and the search lacks: the month and day of ``release_date`` (the
     search has the year only). The release is fetched for it only when no earlier provider
