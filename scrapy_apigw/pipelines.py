@@ -102,7 +102,9 @@ class APIEnrichmentPipeline:
         self.transport = Transport(
             self.gateway, self.cache, items_in_flight=lambda: len(self._runs)
         )
-        self.waterfall = Waterfall(self._clients(), self.transport.fetch)
+        self.waterfall = Waterfall(
+            self._clients(), self.transport.fetch, self.settings.min_match_confidence
+        )
         self.gateway.on_stop(self._stopping)
         from scrapy_apigw.deadletters.queue import open_deadletters
 
@@ -127,6 +129,8 @@ class APIEnrichmentPipeline:
             if not track.has_query or self.waterfall is None:
                 # Nothing to look up: the item is otherwise untouched.
                 self._set_status(adapter, STATUS_SKIPPED)
+                if track.unidentified:  # "ID - ID": say why (the input stays as scraped)
+                    write_fields(adapter, {"enrichment_skip_reason": track.unidentified})
                 return item
             inputs = letters.inputs_of(adapter) if letters is not None else None
             started = self.gateway.clock()

@@ -20,6 +20,7 @@ from scrapy.settings import BaseSettings
 from scrapy_apigw import __version__
 from scrapy_apigw import validate as v
 from scrapy_apigw.cache.resilient import DEFAULT_STALE_TTL
+from scrapy_apigw.core.confidence import DEFAULT_MIN_CONFIDENCE
 from scrapy_apigw.core.useragent import user_agent_problem
 from scrapy_apigw.deadletters.config import DeadLetterSettings
 from scrapy_apigw.exceptions import ConfigError
@@ -117,6 +118,9 @@ class GatewaySettings:
             this TCP port (0 = any free port, logged); None (default) serves nothing.
         metrics_host: ``APIGW_METRICS_HOST``: the address it listens on (default
             ``127.0.0.1``: this machine only).
+        min_match_confidence: ``APIGW_MIN_MATCH_CONFIDENCE`` (0..1, default 0.8): a provider's
+            best candidate below this confidence is "not found" (see
+            :mod:`scrapy_apigw.core.confidence`).
         admin_token: ``APIGW_ADMIN_TOKEN`` (else the environment variable of that name): the
             bearer token every ``/admin`` request needs; None turns ``/admin`` off.
         deadletters: the ``APIGW_DEADLETTER_*`` settings (dead letters and their replay).
@@ -152,6 +156,7 @@ class GatewaySettings:
     metrics_host: str = "127.0.0.1"
     admin_token: Secret | None = None
     deadletters: DeadLetterSettings = field(default_factory=DeadLetterSettings)
+    min_match_confidence: float = DEFAULT_MIN_CONFIDENCE
 
     def __post_init__(self) -> None:
         for name, value in (
@@ -253,6 +258,12 @@ class GatewaySettings:
             metrics_host=read(settings, "APIGW_METRICS_HOST", v.text, "127.0.0.1"),
             admin_token=_read_admin_token(settings, env),
             deadletters=DeadLetterSettings.from_settings(settings),
+            min_match_confidence=read(
+                settings,
+                "APIGW_MIN_MATCH_CONFIDENCE",
+                v.number(minimum=0, maximum=1),
+                DEFAULT_MIN_CONFIDENCE,
+            ),
         )
 
     def credential(self, provider: str, name: str) -> Any:

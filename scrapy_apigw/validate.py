@@ -90,9 +90,10 @@ def number(
     minimum: float | None = None,
     below: float | None = None,
     unit: str = "",
+    maximum: float | None = None,
 ) -> Reader[float]:
     """A reader of a finite number (int, float or numeric string) within the given bounds."""
-    expected = "expected a number" + _bounds(above, minimum, below, unit)
+    expected = "expected a number" + _bounds(above, minimum, below, unit, maximum)
 
     def read_number(where: str, value: Any) -> float:
         result = _to_float(value)
@@ -101,6 +102,7 @@ def number(
             or (above is not None and not result > above)
             or (minimum is not None and not result >= minimum)
             or (below is not None and not result < below)
+            or (maximum is not None and not result <= maximum)
         ):
             raise invalid(where, value, expected)
         return result

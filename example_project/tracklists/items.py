@@ -44,4 +44,7 @@ class TrackItem(scrapy.Item):
     enrichment_sources = scrapy.Field()
     enrichment_status = scrapy.Field()
     enrichment_errors = scrapy.Field()
+    enrichment_match = scrapy.Field()
+    enrichment_conflicts = scrapy.Field()
+    enrichment_skip_reason = scrapy.Field()
     enriched_at = scrapy.Field()

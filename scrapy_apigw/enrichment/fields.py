@@ -12,7 +12,12 @@ INPUT_FIELDS = ("artist", "title", "spotify_id", "isrc")
 #: enrichment_sources is list[str] (providers that answered, in waterfall order);
 #: enrichment_errors is dict[str, str] (provider -> log-safe reason) when any provider failed;
 #: enrichment_stale is list[str] (providers whose answer came from an expired cache entry because
-#: the provider failed: stale-if-error, APIGW_STALE_TTL), set only when there is one.
+#: the provider failed: stale-if-error, APIGW_STALE_TTL), set only when there is one;
+#: enrichment_match is dict[str, dict] (provider -> {"confidence": float 0..1, "by": "id" |
+#: "isrc" | "search"}, plus "via" and "withheld" when they apply) for providers that matched;
+#: enrichment_conflicts is list[dict] ({"field", "providers", "values"}) when providers
+#: disagree; enrichment_skip_reason is str, why a skipped item was not looked up
+#: ("unidentified track (ID - ID)").
 OUTPUT_FIELDS = (
     "spotify_id",
     "isrc",
@@ -42,6 +47,9 @@ OUTPUT_FIELDS = (
     "enrichment_status",
     "enrichment_errors",
     "enrichment_stale",
+    "enrichment_match",
+    "enrichment_conflicts",
+    "enrichment_skip_reason",
     "enriched_at",
 )
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from itemadapter import ItemAdapter
 
+from scrapy_apigw.core.scraped import split_artists, split_line, strip_label, unidentified
 from scrapy_apigw.providers.base import TrackContext
 
 logger = logging.getLogger(__name__)
@@ -56,12 +57,21 @@ def read_track(adapter: ItemAdapter, fields: Mapping[str, str]) -> TrackContext:
         artists = (single,) if single else ()
     spotify_id = clean_text(adapter.get(fields["spotify_id"])) or None
     isrc = clean_text(adapter.get(fields["isrc"])) or None
+    # DJ-tracklist spellings (core/scraped.py): "Artist - Title" in the title field alone,
+    # "A vs B", "Title [Label]", "ID - ID". The item itself is never changed.
+    artist, title = split_line(
+        artists[0] if artists else "", clean_text(adapter.get(fields["title"]))
+    )
+    if not artists and artist:
+        artists = (artist,)
+    artists = tuple(name for credit in artists for name in split_artists(credit))
     return TrackContext(
         artist=artists[0] if artists else "",
-        title=clean_text(adapter.get(fields["title"])),
+        title=strip_label(title),
         artists=artists,
         spotify_id=spotify_id,
         isrc=isrc,
+        unidentified=unidentified(artist, title),
     )
 
 

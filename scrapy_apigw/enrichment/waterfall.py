@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
+from scrapy_apigw.core.confidence import DEFAULT_MIN_CONFIDENCE
+from scrapy_apigw.enrichment.crosscheck import cross_check
 from scrapy_apigw.enrichment.fields import (
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -43,11 +45,16 @@ class Enrichment:
         status: ``completed`` / ``partial`` / ``failed`` / ``skipped`` (see fields.py).
         fields: output fields, first source wins for each field, in waterfall order.
         results: provider name -> its :class:`ProviderResult`.
+        conflicts: the providers' disagreements (:func:`~scrapy_apigw.enrichment.crosscheck.
+            cross_check`), ``enrichment_conflicts`` on the item.
+        matches: provider -> how it matched (``{"confidence", "by"}``), ``enrichment_match``.
     """
 
     status: str
     fields: dict[str, Any] = field(default_factory=dict)
     results: dict[str, ProviderResult] = field(default_factory=dict)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    matches: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def item_fields(self) -> dict[str, Any]:
         """Everything to write on the item, including the ``enrichment_*`` fields."""
@@ -60,6 +67,10 @@ class Enrichment:
         stale = [n for n, r in self.results.items() if r.stale and r.status != "failed"]
         if stale:
             values["enrichment_stale"] = stale
+        if self.matches:
+            values["enrichment_match"] = self.matches
+        if self.conflicts:
+            values["enrichment_conflicts"] = self.conflicts
         values["enriched_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return values
 
@@ -71,13 +82,19 @@ class Waterfall:
         clients: the enabled providers' clients, in waterfall order.
         fetch: the transport's fetch (cache, throttle, breaker, retries): ``fetch(call)``, and
             ``fetch(call, run=run)`` when :meth:`enrich` is given a run.
+        min_confidence: ``APIGW_MIN_MATCH_CONFIDENCE`` (0..1): the clients take no candidate
+            below it.
     """
 
     def __init__(
-        self, clients: Sequence[ProviderClient], fetch: Callable[..., Awaitable[ApiAnswer]]
+        self,
+        clients: Sequence[ProviderClient],
+        fetch: Callable[..., Awaitable[ApiAnswer]],
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     ) -> None:
         self.clients = list(clients)
         self.fetch = fetch
+        self.min_confidence = min_confidence
 
     async def enrich(self, track: TrackContext, run: ItemRun | None = None) -> Enrichment:
         """Enrich *track*; never raises (a provider's failure becomes its ``failed`` result).
@@ -88,6 +105,7 @@ class Waterfall:
         """
         if not track.has_query:
             return Enrichment(STATUS_SKIPPED)
+        track.min_confidence = self.min_confidence
         results: dict[str, ProviderResult] = run.results if run is not None else {}
         for client in self.clients:
             if run is not None and run.ended:
@@ -102,6 +120,11 @@ class Waterfall:
         """The :class:`Enrichment` of *results* (provider name -> result): fields merged in
         waterfall order, first source winning, and the status.
 
+        Providers are cross-checked first (:func:`~scrapy_apigw.enrichment.crosscheck.
+        cross_check`): a text-search result that disagrees with an identifier lookup is
+        withheld (it counts as ``not_found``, its fields are not merged; its match stays in
+        ``matches`` with ``"withheld"``), and every disagreement is listed in ``conflicts``.
+
         Args:
             results: the results the providers gave, possibly not all of them.
             unfinished: when given, the reason of every client without a result (``failed``),
@@ -109,17 +132,33 @@ class Waterfall:
         """
         merged: dict[str, Any] = {}
         final: dict[str, ProviderResult] = {}
+        conflicts, withheld = cross_check(
+            {c.name: results[c.name] for c in self.clients if c.name in results}
+        )
+        matches: dict[str, dict[str, Any]] = {}
         for client in self.clients:
             result = results.get(client.name)
             if result is None:
                 if unfinished is None:
                     continue
                 result = ProviderResult("failed", reason=unfinished)
+            if result.status == "ok" and result.match:
+                matches[client.name] = dict(result.match)
+            if client.name in withheld:
+                matches[client.name]["withheld"] = True
+                result = ProviderResult(
+                    "not_found",
+                    reason=withheld[client.name],
+                    stale=result.stale,
+                    calls_saved=result.calls_saved,
+                    match=result.match,
+                    evidence=result.evidence,
+                )
             final[client.name] = result
             for name, value in result.fields.items():
                 if value is not None and name not in merged:
                     merged[name] = value
-        return Enrichment(status_of(final.values()), merged, final)
+        return Enrichment(status_of(final.values()), merged, final, conflicts, matches)
 
     async def _run(
         self, client: ProviderClient, track: TrackContext, run: ItemRun | None

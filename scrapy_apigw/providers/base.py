@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from scrapy_apigw.core.confidence import Wanted
 from scrapy_apigw.core.outcome import Outcome, classify_status
 
 __all__ = [
@@ -29,7 +30,9 @@ __all__ = [
     "check_shape",
     "classify_status",
     "listed",
+    "match_of",
     "require",
+    "wanted_of",
 ]
 
 
@@ -154,6 +157,18 @@ class TrackContext:
     isrc: str | None = None
     musicbrainz_id: str | None = None
     duration_ms: int | None = None
+    #: Why the scraped track names nothing findable (``"unidentified track (ID - ID)"``, see
+    #: :func:`scrapy_apigw.core.scraped.unidentified`); such a track is not searched.
+    unidentified: str | None = None
+    #: Lowest match confidence a client accepts (``APIGW_MIN_MATCH_CONFIDENCE``, set by the
+    #: waterfall); a candidate below is "not found".
+    min_confidence: float = 0.8
+    #: Confidence of the identifiers an earlier provider filled in (``"isrc"``,
+    #: ``"musicbrainz_id"``...: that provider's match confidence); identifiers from the input
+    #: are not listed (confidence 1.0).
+    identifier_confidence: dict[str, float] = field(default_factory=dict)
+    #: Which provider filled in each of those identifiers (``{"isrc": "spotify"}``).
+    identifier_source: dict[str, str] = field(default_factory=dict)
     #: Output fields earlier providers of the waterfall already set (the waterfall adds each
     #: provider's after it answers; first source wins), so a later client can skip a call that
     #: would only give one of them (Discogs' release for ``release_date``).
@@ -161,8 +176,31 @@ class TrackContext:
 
     @property
     def has_query(self) -> bool:
-        """True when there is something to look up (artist and title, or an identifier)."""
+        """True when there is something to look up (artist and title, or an identifier); an
+        unidentified track (``"ID - ID"``) has only its identifiers."""
+        if self.unidentified:
+            return bool(self.spotify_id or self.isrc)
         return bool((self.artist and self.title) or self.spotify_id or self.isrc)
+
+    def confidence_of(self, identifier: str) -> float:
+        """Confidence of identifier *identifier* (``"isrc"``...): 1.0 when it came from the
+        input, else the match confidence of the provider that found it."""
+        return self.identifier_confidence.get(identifier, 1.0)
+
+    def found_identifier(self, identifier: str, provider: str, confidence: float) -> None:
+        """Record that *provider* filled in *identifier* with match *confidence*."""
+        self.identifier_confidence[identifier] = confidence
+        self.identifier_source[identifier] = provider
+
+    def identifier_match(self, identifier: str, by: str) -> dict[str, Any]:
+        """The ``match`` of a lookup by *identifier*: ``{"confidence", "by"}`` plus
+        ``"via": provider`` when an earlier provider found the identifier (such a lookup is
+        only as sure as that provider's match, and the cross-checks do not prefer it)."""
+        match = match_of(self.confidence_of(identifier), by)
+        source = self.identifier_source.get(identifier)
+        if source:
+            match["via"] = source
+        return match
 
 
 ResultStatus = Literal["ok", "not_found", "failed", "skipped"]
@@ -183,6 +221,12 @@ class ProviderResult:
             and an expired cache entry stood in: ``enrichment_stale`` on the item).
         calls_saved: calls the client did not need to make, by reason (counted in the stats
             ``apigw/<provider>/calls_saved/<reason>``, see docs/stats.md).
+        match: how the provider matched the track, for ``enrichment_match``:
+            ``{"confidence": 0.97, "by": "search"}`` (``by``: ``"id"``, ``"isrc"`` or
+            ``"search"``); None when it found nothing.
+        evidence: what the matched record says of the recording, for the waterfall's
+            cross-checks (not output fields): ``"isrcs"`` (list of str), ``"duration_ms"``
+            (int).
     """
 
     status: ResultStatus
@@ -190,6 +234,9 @@ class ProviderResult:
     reason: str | None = None
     stale: bool = False
     calls_saved: dict[str, int] = field(default_factory=dict)
+    # Metadata of the match, not what was found: left out of equality (compare=False).
+    match: dict[str, Any] | None = field(default=None, compare=False)
+    evidence: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class ProviderClient(Protocol):
@@ -214,3 +261,20 @@ class ProviderClient(Protocol):
         log-safe note of what is missing (``"no results list"``): the transport then treats
         the answer as :attr:`Outcome.MALFORMED`. Never raises."""
         ...
+
+
+def wanted_of(track: TrackContext, *, with_isrc: bool = True) -> Wanted:
+    """The :class:`~scrapy_apigw.core.confidence.Wanted` of *track*: its title, every credited
+    artist, the duration an earlier provider found and (with *with_isrc*) its ISRC."""
+    return Wanted(
+        title=track.title,
+        artists=list(track.artists) or [track.artist],
+        duration_ms=track.duration_ms,
+        isrc=track.isrc if with_isrc else None,
+    )
+
+
+def match_of(confidence: float, by: str) -> dict[str, Any]:
+    """The ``enrichment_match`` entry of one provider: ``{"confidence": 0.97, "by": "isrc"}``
+    (confidence rounded to 0.01; *by* is ``"id"``, ``"isrc"`` or ``"search"``)."""
+    return {"confidence": round(confidence, 2), "by": by}

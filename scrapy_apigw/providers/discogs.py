@@ -24,17 +24,24 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from scrapy_apigw.core.confidence import (
+    DEFAULT_MIN_CONFIDENCE,
+    Candidate,
+    Wanted,
+    _part_tags,
+    confidence,
+    parse_title,
+)
 from scrapy_apigw.core.matching import (
-    COMPONENT_FLOOR,
     DEFAULT_THRESHOLD,
     artist_score,
     normalize,
     primary_artist,
     split_version,
-    strip_featuring,
     title_score,
 )
 from scrapy_apigw.core.outcome import Outcome, classify_status
+from scrapy_apigw.core.scraped import search_title
 from scrapy_apigw.providers.base import (
     ApiCall,
     Fetch,
@@ -43,6 +50,7 @@ from scrapy_apigw.providers.base import (
     TrackContext,
     check_shape,
     listed,
+    match_of,
 )
 
 __all__ = [
@@ -57,8 +65,10 @@ __all__ = [
 ]
 
 #: Releases fetched per track at most (the best-ranked first; the next one only when the first
-#: does not list the track).
-MAX_RELEASE_LOOKUPS = 2
+#: does not list the track). Three: an artist's releases named after a track are often the
+#: single and one or two releases of its other versions (radio edit, remixes), in any year
+#: order.
+MAX_RELEASE_LOOKUPS = 3
 #: Longest artist/track value sent to the search (characters).
 MAX_QUERY_VALUE = 200
 #: A release whose title scores this much against the track title is "named after the track".
@@ -198,24 +208,58 @@ def _credited(entry: dict[str, Any]) -> list[str] | None:
     return names or None
 
 
-def _overlap(artists: Sequence[str], credit: Sequence[str]) -> float:
-    """Artist score of the better direction: either credit found in the other."""
-    return max(artist_score(artists, credit), artist_score(credit, artists))
+def _seconds(value: Any) -> int | None:
+    """A tracklist ``duration`` in ms: ``"7:05"`` / ``"1:02:03"`` (the API) or an int of
+    seconds (some client libraries); None when empty or unparsable."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value * 1000 if value > 0 else None
+    if not isinstance(value, str) or not re.fullmatch(r"\d+(?::\d{1,2}){1,2}", value.strip()):
+        return None
+    total = 0
+    for part in value.strip().split(":"):
+        total = total * 60 + int(part)
+    return total * 1000 if total > 0 else None
 
 
-def _lists_track(data: dict[str, Any], title: str, artists: Sequence[str] = ()) -> bool:
-    """True when the release's tracklist has the track, or has no tracklist.
+def _is_compilation(data: dict[str, Any]) -> bool:
+    """True when a release's formats describe it as a ``Compilation``."""
+    return any(
+        isinstance(f, dict) and "Compilation" in listed(f.get("descriptions"))
+        for f in listed(data.get("formats"))
+    )
+
+
+def track_confidence(
+    data: dict[str, Any],
+    wanted: Wanted,
+    minimum: float = DEFAULT_MIN_CONFIDENCE,
+    release_credit: Sequence[str] = (),
+) -> float | None:
+    """The confidence that the release *data* has the *wanted* track, or None below *minimum*.
 
     Tracklist entries (PROVIDERS.md section 3; go-discogs ``releases_71989``): ``type_``
     ``"track"``, ``"heading"`` (a section title such as the release's name, not a track) or
     ``"index"`` (a group whose parts are its ``sub_tracks``); an entry may credit its own
-    ``artists``, and a sub-track without any inherits its index entry's. A track matches when
-    its title scores >= 70 against *title* and, if it credits artists, the credits overlap: the
-    entry's artists are found among *artists* or the other way round (artist score >= 80 in
-    either direction: the item may credit a guest the entry leaves out, or the reverse). A
-    split or compilation release lists other artists' tracks, maybe of the same title.
+    ``artists``, and a sub-track without any inherits its index entry's; an entry crediting
+    none is taken as the wanted artists' (the search ranking already matched the release's
+    artist, :meth:`DiscogsClient._rank`); with no wanted artists, any credit is accepted.
+    Each track is a :class:`~scrapy_apigw.core.confidence.Candidate`: the version is in its
+    title (``"Strobe (Club Edit)"``), its ``duration`` (``"7:05"``) is compared, and a
+    ``Compilation`` release is a compilation appearance. A split or compilation release lists
+    other artists' tracks, maybe of the same title: they score low on the artist part. A release
+    without a tracklist is judged by its title. *release_credit* (the search result's
+    ``"Artist"`` part) is added to an uncredited entry's artists, so a release credited to
+    ``"A & Guest"`` counts its guest (the confidence's extra-artist factor).
     """
-    candidates: list[tuple[str, list[str] | None]] = []
+    if not any(wanted.artists):
+        wanted = Wanted(wanted.title, ["(any)"], wanted.duration_ms, wanted.isrc)
+        release_artists: list[str] = ["(any)"]
+        any_credit = True
+    else:
+        release_artists = list(wanted.artists) + list(release_credit)
+        any_credit = False
+    compilation = _is_compilation(data)
+    candidates: list[Candidate] = []
     for entry in listed(data.get("tracklist")):
         if not isinstance(entry, dict) or entry.get("type_", "track") not in ("track", "index"):
             continue
@@ -226,14 +270,37 @@ def _lists_track(data: dict[str, Any], title: str, artists: Sequence[str] = ()) 
                 and isinstance(item.get("title"), str)
                 and item.get("type_", "track") in ("track", "index")
             ):
-                candidates.append((item["title"], _credited(item) or own))
+                candidates.append(
+                    Candidate(
+                        title=item["title"],
+                        artists=(None if any_credit else _credited(item) or own) or release_artists,
+                        duration_ms=_seconds(item.get("duration")),
+                        compilation=compilation,
+                    )
+                )
     if not candidates:
-        return True
-    return any(
-        title_score(title, name) >= COMPONENT_FLOOR
-        and (credit is None or not artists or _overlap(artists, credit) >= DEFAULT_THRESHOLD)
-        for name, credit in candidates
-    )
+        title = data.get("title")
+        candidates.append(Candidate(str(title or ""), release_artists, compilation=compilation))
+    best = max(confidence(wanted, c) for c in candidates)
+    return best if best >= minimum else None
+
+
+def _lists_track(data: dict[str, Any], title: str, artists: Sequence[str] = ()) -> bool:
+    """True when the release *data* lists the track *title* by *artists* with the default
+    confidence (see :func:`track_confidence`)."""
+    return track_confidence(data, Wanted(title, list(artists))) is not None
+
+
+def single_confidence(release_title: str, artist: str, wanted: Wanted) -> float:
+    """Confidence of a single named after the track, from its search result alone.
+
+    The single carries the track's versions (``"Losing It"`` has ``"Losing It - Extended
+    Mix"``), so a release title naming no version is compared with the track's base title;
+    one naming a version must be the track's version.
+    """
+    if not parse_title(release_title)[1]:
+        wanted = Wanted(parse_title(wanted.title)[0], wanted.artists)
+    return confidence(wanted, Candidate(release_title, [artist]))
 
 
 class DiscogsClient:
@@ -244,23 +311,27 @@ class DiscogsClient:
 
     Choosing the release: a search result's ``title`` is ``"Artist - Release Title"`` of the
     RELEASE, not the track, so the artist part decides (``artist_score >= 80``; compilations by
-    "Various" drop out). Among those, releases named after the track (a single: title score
-    >= 90) come first, then the earliest ``year`` (the original release, whose label and catalog
-    number a DJ means), then Discogs' order. The release's tracklist must then list the track
-    (title score >= 70, so a remix EP is not taken for the original; headings are not tracks,
-    index entries' sub-tracks are, and a track crediting its own artists must credit the
-    track's, artist score >= 80); otherwise the next
-    candidate is fetched, up to :data:`MAX_RELEASE_LOOKUPS` releases.
+    "Various" drop out; so do cover releases, ``"Made Famous by X"``, ``"A Tribute to X"``,
+    unless the scraped title names a cover). Among those, releases named after the track (a
+    single: title score >= 90) come first, then the earliest ``year`` (the original release,
+    whose label and catalog number a DJ means), then Discogs' order. The release's tracklist
+    must then list the track in the scraped version (:func:`track_confidence` at least
+    ``APIGW_MIN_MATCH_CONFIDENCE``: a remix EP is not taken for the original; headings are not
+    tracks, index entries' sub-tracks are, and a track crediting its own artists must credit
+    the track's); otherwise the next candidate is fetched, up to :data:`MAX_RELEASE_LOOKUPS`
+    releases. A release matching with a doubt (confidence below 1) is kept while the next
+    candidates are looked at; the most confident is taken.
 
     When the release is not fetched: a candidate that is the track's single
     (:func:`is_single_of`: named after the track, by the track's artist, as the ranking already
-    checked) is taken from its search result alone (:func:`search_fields`), unless an item
-    needs a field only the release has. The tracklist check is then left to Discogs' own
-    ``track=`` filter, which returns only releases whose tracklist has a track of those words;
-    the client's stricter check is not repeated for a release named after the track by its
-    artist. What that gives up: a remix-only release titled exactly like the track (no
-    "Remixes" in its name) is taken for the original. Albums, EPs, "(Remixes)" releases,
-    splits and compilations are always fetched and checked as above.
+    checked), and the only one so named (represses share its ``master_id``), is taken from
+    its search result alone (:func:`search_fields`), unless an item needs a field only the
+    release has. The tracklist check is then left to Discogs' own ``track=`` filter, which
+    returns only releases whose tracklist has a track of those words. What that gives up: a
+    remix-only release titled exactly like the track (no "Remixes" in its name) and alone so
+    named is taken for the original. Two releases of different masters named after the track
+    (the single and a release of another version) are both fetched and checked, and so are
+    albums, EPs, "(Remixes)" releases, splits and compilations.
 
     Fields the release has and the search lacks: the month and day of ``release_date`` (the
     search has the year only). The release is fetched for it only when no earlier provider
@@ -301,10 +372,15 @@ class DiscogsClient:
         return check_shape(SHAPES, call, data)
 
     async def enrich(self, track: TrackContext, fetch: Fetch) -> ProviderResult:
-        """Search the artist's releases listing the track, then read the best release."""
+        """Search the artist's releases listing the track, then read the best release.
+
+        The match's confidence is the track's in the release (:func:`track_confidence`), or for
+        a single taken from its search result :func:`single_confidence`; either must reach
+        ``track.min_confidence``.
+        """
         artist = primary_artist(track.artist, track.artists)
-        title = strip_featuring(track.title)
-        if not (artist and title):
+        title = search_title(track.title)
+        if not (artist and title) or track.unidentified:
             return ProviderResult("skipped", reason="no artist and title")
         params = (
             ("type", "release"),
@@ -318,19 +394,41 @@ class DiscogsClient:
         results = answer.data.get("results") if isinstance(answer.data, dict) else None
         candidates = self._rank(results if answer.kind == "ok" else None, track)
         needs_release = "release_date" not in track.found
+        wanted = Wanted(track.title, list(track.artists) or [track.artist], track.duration_ms)
+        singles = [
+            r for r in candidates if is_single_of(r["title"].partition(" - ")[2], track.title)
+        ]
+        # Represses share their master; a release of another version titled like the track
+        # has its own.
+        single_masters = {r.get("master_id") or r["id"] for r in singles}
+        fallback: tuple[float, dict[str, Any]] | None = None
         for result in candidates[:MAX_RELEASE_LOOKUPS]:
-            _, _, release_title = result["title"].partition(" - ")
-            if not needs_release and is_single_of(release_title, track.title):
-                return ProviderResult("ok", search_fields(result), calls_saved={SAVED_RELEASE: 1})
+            artist_part, _, release_title = result["title"].partition(" - ")
+            # From the search result alone only when it is the one release named after the
+            # track: two of them (the single and a release of another version titled alike)
+            # can only be told apart by their tracklists.
+            if not needs_release and len(single_masters) == 1 and result is singles[0]:
+                sure = single_confidence(release_title, _clean_name(artist_part), wanted)
+                if sure >= track.min_confidence:
+                    return ProviderResult(
+                        "ok",
+                        search_fields(result),
+                        calls_saved={SAVED_RELEASE: 1},
+                        match=match_of(sure, "search"),
+                    )
             release = await fetch(self._call(f"/releases/{result['id']}", "release", ()))
             data = release.data if release.kind == "ok" else None
-            wanted = list(track.artists) or [track.artist]
-            if (
-                isinstance(data, dict)
-                and data.get("id")
-                and _lists_track(data, track.title, wanted)
-            ):
-                return ProviderResult("ok", release_fields(data))
+            if not (isinstance(data, dict) and data.get("id")):
+                continue
+            found = track_confidence(data, wanted, track.min_confidence, [_clean_name(artist_part)])
+            if found is not None and found >= 1.0:
+                return ProviderResult("ok", release_fields(data), match=match_of(found, "search"))
+            if found is not None and (fallback is None or found > fallback[0]):
+                fallback = (found, data)  # a doubt (another credit...): look at the next one
+        if fallback is not None:
+            return ProviderResult(
+                "ok", release_fields(fallback[1]), match=match_of(fallback[0], "search")
+            )
         if not candidates:
             return ProviderResult("not_found", reason="no release by this artist")
         return ProviderResult("not_found", reason="track not on the matching releases")
@@ -344,6 +442,8 @@ class DiscogsClient:
         (see the class docstring)."""
         artists = list(track.artists) or [track.artist]
         wanted = normalize(track.title)
+        cover = frozenset({"cover"})
+        covers_wanted = "cover" in parse_title(track.title)[1]
         ranked: list[tuple[float, int, int, int, dict[str, Any]]] = []
         for index, result in enumerate(results if isinstance(results, list) else []):
             if not isinstance(result, dict) or result.get("type", "release") != "release":
@@ -352,6 +452,8 @@ class DiscogsClient:
             if not isinstance(release_id, int) or not isinstance(full_title, str):
                 continue
             artist_part, _, release_title = full_title.partition(" - ")
+            if _part_tags(release_title) == cover and not covers_wanted:
+                continue  # "Made Famous by X", "A Tribute to X": a cover release
             score = artist_score(artists, [_clean_name(artist_part)])
             if score < DEFAULT_THRESHOLD:
                 continue

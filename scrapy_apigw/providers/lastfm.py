@@ -7,7 +7,9 @@ Calls (path ``/`` of ``https://ws.audioscrobbler.com/2.0``; the transport adds `
   or there are none, ``GET /?method=track.getInfo&mbid=<mbid>&format=json`` when MusicBrainz
   gave a recording MBID. Names first: every track has them and Last.fm keys its tracks by
   them, while many Last.fm tracks carry no MBID (``mbid`` is often missing, PROVIDERS.md
-  section 4), so asking by MBID first cost a second getInfo for each of those;
+  section 4), so asking by MBID first cost a second getInfo for each of those; last, when the
+  track credits several artists, by the second artist's name (a credit written in another
+  order). The title is sent without a ``[Label]`` bracket or ``"(Original Mix)"``;
 - ``GET /?method=track.getTopTags`` with the same identification (data_type ``"tags"``),
   only when the getInfo track lists no ``toptags`` (it usually does: most tracks cost one call).
 
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from scrapy_apigw.core.confidence import Candidate, confidence
 from scrapy_apigw.core.matching import primary_artist
 from scrapy_apigw.core.outcome import Outcome, classify_status
+from scrapy_apigw.core.scraped import search_title
 from scrapy_apigw.providers.base import (
     ApiAnswer,
     ApiCall,
@@ -29,6 +33,8 @@ from scrapy_apigw.providers.base import (
     Shape,
     TrackContext,
     check_shape,
+    match_of,
+    wanted_of,
 )
 
 __all__ = [
@@ -126,6 +132,18 @@ def is_stub_track(info: dict[str, Any]) -> bool:
     )
 
 
+def candidate(info: dict[str, Any]) -> Candidate:
+    """The :class:`~scrapy_apigw.core.confidence.Candidate` of a ``track.getInfo`` track:
+    ``name``, ``artist.name`` and ``duration`` (ms as a string; ``"0"`` is unknown)."""
+    artist = info.get("artist")
+    name = artist.get("name") if isinstance(artist, dict) else artist
+    return Candidate(
+        title=str(info.get("name") or ""),
+        artists=[name] if isinstance(name, str) and name else [],
+        duration_ms=count(info.get("duration")) or None,
+    )
+
+
 class LastFmClient:
     """Last.fm part of the waterfall.
 
@@ -188,19 +206,31 @@ class LastFmClient:
         getInfo lists no tags."""
         identities: list[tuple[tuple[str, str], ...]] = []
         artist = primary_artist(track.artist, track.artists)
-        if artist and track.title:
-            autocorrect = "1" if self.autocorrect else "0"
-            artist, title = artist[:MAX_QUERY_VALUE], track.title[:MAX_QUERY_VALUE]
+        autocorrect = "1" if self.autocorrect else "0"
+        title = search_title(track.title, keep_featuring=True)[:MAX_QUERY_VALUE]
+        if artist and title:
+            artist = artist[:MAX_QUERY_VALUE]
             identities.append((("artist", artist), ("track", title), ("autocorrect", autocorrect)))
         if track.musicbrainz_id:
             identities.append((("mbid", track.musicbrainz_id),))
+        if artist and title and len(track.artists) > 1:
+            # a credit written in another order ("B, A"): Last.fm keys the track by its first
+            # artist, so the second one is asked last
+            second = primary_artist(track.artists[1])[:MAX_QUERY_VALUE]
+            if second and second.casefold() != artist.casefold():
+                identities.append(
+                    (("artist", second), ("track", title), ("autocorrect", autocorrect))
+                )
+        if track.unidentified:
+            identities = identities[1:] if artist and track.title else identities
         if not identities:
             return ProviderResult("skipped", reason="no MBID, or artist and title")
 
         info: dict[str, Any] | None = None
-        stub = False
+        stub = unsure = False
         answer: ApiAnswer | None = None
         identity: tuple[tuple[str, str], ...] = ()
+        match: dict[str, Any] | None = None
         for identity in identities:
             answer = await fetch(self._call("track.getInfo", identity, "info"))
             data = answer.data if answer.kind == "ok" and isinstance(answer.data, dict) else {}
@@ -208,11 +238,22 @@ class LastFmClient:
                 if is_stub_track(data["track"]):
                     stub = True
                     continue
+                if identity[0][0] == "mbid":
+                    match = track.identifier_match("musicbrainz_id", "id")
+                else:
+                    # autocorrect may map the names to another track: check what came back
+                    sure = confidence(wanted_of(track), candidate(data["track"]))
+                    if sure < track.min_confidence:
+                        unsure = True
+                        continue
+                    match = match_of(sure, "search")
                 info = data["track"]
                 break  # *identity* is the one Last.fm knows: ask the tags with it
         if info is None:
             if answer is not None and answer.kind in ("rejected", "forbidden"):
                 return ProviderResult("failed", reason=f"request refused (HTTP {answer.status})")
+            if unsure:
+                return ProviderResult("not_found", reason="no confident match")
             if stub:
                 return ProviderResult("not_found", reason="track not found (stub track)")
             return ProviderResult("not_found", reason="track not found")
@@ -237,7 +278,7 @@ class LastFmClient:
             fields["lastfm_tags"] = tags
         if not fields:
             return ProviderResult("not_found", reason="no counts or tags")
-        return ProviderResult("ok", fields, calls_saved=saved)
+        return ProviderResult("ok", fields, calls_saved=saved, match=match)
 
     def top_tags(self, data: Any) -> list[str]:
         """Tag names of a ``track.getTopTags`` body or a ``track.getInfo`` track, by count

@@ -11,19 +11,16 @@ Calls (paths relative to ``https://musicbrainz.org/ws/2``; the transport adds th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from scrapy_apigw.batching import BatchRule
+from scrapy_apigw.core.confidence import Candidate, best_candidate, note_tags
 from scrapy_apigw.core.lucene import build_query
-from scrapy_apigw.core.matching import (
-    DEFAULT_THRESHOLD,
-    best_match,
-    normalize_isrc,
-    primary_artist,
-    strip_featuring,
-)
+from scrapy_apigw.core.matching import normalize_isrc, primary_artist
 from scrapy_apigw.core.outcome import Outcome, classify_status
+from scrapy_apigw.core.scraped import search_title
 from scrapy_apigw.providers.base import (
     ApiAnswer,
     ApiCall,
@@ -33,6 +30,8 @@ from scrapy_apigw.providers.base import (
     TrackContext,
     check_shape,
     listed,
+    match_of,
+    wanted_of,
 )
 
 __all__ = ["BATCH_RULES", "RATE_LIMIT_MESSAGE", "SHAPES", "MusicBrainzClient"]
@@ -62,6 +61,54 @@ def _credits(recording: dict[str, Any]) -> list[str]:
         if isinstance(name, str) and name:
             names.append(name)
     return names
+
+
+#: Release-group secondary types (PROVIDERS.md section 2) that make a recording found only on
+#: such release groups another version, as a version note for
+#: :func:`~scrapy_apigw.core.confidence.note_tags`; ``Compilation`` marks a compilation
+#: appearance instead (the same recording).
+SECONDARY_TYPE_NOTES = {"live": "live", "dj-mix": "dj mix", "remix": "remix", "demo": "demo"}
+
+
+def _secondary_types(recording: dict[str, Any]) -> list[set[str]]:
+    """The folded ``secondary-types`` of each release's release group (``[]`` without
+    releases)."""
+    types = []
+    for release in listed(recording.get("releases")):
+        group = release.get("release-group") if isinstance(release, dict) else None
+        names = listed(group.get("secondary-types")) if isinstance(group, dict) else []
+        types.append({n.casefold() for n in names if isinstance(n, str)})
+    return types
+
+
+def candidate(recording: dict[str, Any]) -> Candidate:
+    """The :class:`~scrapy_apigw.core.confidence.Candidate` of a recording.
+
+    MusicBrainz keeps the title clean (PROVIDERS.md section 2): the version is read from
+    ``disambiguation`` (``"live, 2003-07-12: Budokan"``, ``"radio edit"``, ``"Dolby Atmos"``)
+    and from the release groups' ``secondary-types``: a type every release group of the
+    recording has (``Live``, ``DJ-mix``, ``Remix``, ``Demo``) is a version note; ``Compilation``
+    on every one makes it a compilation appearance. ``length`` (ms) and ``isrcs`` are
+    compared when known. A recording with no version mark at all is taken for a wanted
+    version when its length is that version's (``marks_versions=False``).
+    """
+    notes = []
+    disambiguation = recording.get("disambiguation")
+    if isinstance(disambiguation, str) and disambiguation.strip():
+        notes.append(disambiguation)
+    groups = _secondary_types(recording)
+    common = set.intersection(*groups) if groups else set()
+    notes.extend(note for name, note in SECONDARY_TYPE_NOTES.items() if name in common)
+    length = recording.get("length")
+    return Candidate(
+        title=str(recording.get("title") or ""),
+        artists=_credits(recording),
+        duration_ms=length if isinstance(length, int) and not isinstance(length, bool) else None,
+        isrcs=[i for i in listed(recording.get("isrcs")) if isinstance(i, str)],
+        notes=notes,
+        compilation="compilation" in common,
+        marks_versions=False,
+    )
 
 
 def _score(recording: dict[str, Any]) -> int:
@@ -133,26 +180,35 @@ class MusicBrainzClient:
         return check_shape(SHAPES, call, data)
 
     async def enrich(self, track: TrackContext, fetch: Fetch) -> ProviderResult:
-        """Find the recording by ISRC, else by search, and report its MBID and dates."""
+        """Find the recording by ISRC, else by search, and report its MBID and dates.
+
+        By ISRC the confidence is the ISRC's (see :meth:`TrackContext.confidence_of`); by
+        search, the chosen recording's, which must reach ``track.min_confidence``.
+        """
         known_isrc = normalize_isrc(track.isrc)
         artist = primary_artist(track.artist, track.artists)
-        title = strip_featuring(track.title)
+        title = search_title(track.title)
         recording: dict[str, Any] | None = None
         last: ApiAnswer | None = None
+        match: dict[str, Any] | None = None
 
         if known_isrc:
             inc = (("inc", "artist-credits"), ("fmt", "json"))
             last = await fetch(self._call(f"/isrc/{known_isrc}", "isrc", inc))
             recording = self._pick_isrc(_recordings(last), track)
-        if recording is None and artist and title:
+            if recording is not None:
+                match = track.identifier_match("isrc", "isrc")
+        if recording is None and artist and title and not track.unidentified:
             query = build_query([("recording", title), ("artist", artist)])
             search = (("query", query), ("limit", str(self.search_limit)), ("fmt", "json"))
             last = await fetch(self._call("/recording", "search", search))
-            recording = self._pick_search(_recordings(last), track)
+            found = self.pick_search(_recordings(last), track)
+            if found is not None:
+                recording, match = found[0], match_of(found[1], "search")
 
         if last is None:
             return ProviderResult("skipped", reason="no ISRC, or artist and title")
-        if recording is None:
+        if recording is None or match is None:
             if last.kind in ("rejected", "forbidden"):
                 return ProviderResult("failed", reason=f"request refused (HTTP {last.status})")
             return ProviderResult("not_found", reason="no matching recording")
@@ -161,42 +217,68 @@ class MusicBrainzClient:
         date = recording.get("first-release-date")
         if isinstance(date, str) and date:
             fields["release_date"] = date
-        if known_isrc is None:
-            isrcs = [normalize_isrc(i) for i in listed(recording.get("isrcs"))]
-            found = next((i for i in isrcs if i), None)
-            if found:
-                fields["isrc"] = found
-                track.isrc = found
+        isrcs = [
+            code for code in (normalize_isrc(i) for i in listed(recording.get("isrcs"))) if code
+        ]
+        if match["by"] == "isrc" and known_isrc and known_isrc not in isrcs:
+            isrcs.insert(0, known_isrc)  # the lookup's recordings carry no isrcs list
+        if known_isrc is None and isrcs:
+            fields["isrc"] = isrcs[0]
+            track.isrc = isrcs[0]
+            track.found_identifier("isrc", self.name, match["confidence"])
         track.musicbrainz_id = fields["musicbrainz_id"]
-        return ProviderResult("ok", fields)
+        track.found_identifier("musicbrainz_id", self.name, match["confidence"])
+        evidence: dict[str, Any] = {}
+        if isrcs:
+            evidence["isrcs"] = isrcs
+        length = candidate(recording).duration_ms
+        if length:
+            evidence["duration_ms"] = length
+        return ProviderResult("ok", fields, match=match, evidence=evidence)
 
     def _call(self, path: str, data_type: str, params: tuple[tuple[str, str], ...]) -> ApiCall:
         return ApiCall(provider=self.name, data_type=data_type, path=path, params=params)
 
     @staticmethod
     def _pick_isrc(recordings: list[dict[str, Any]], track: TrackContext) -> dict[str, Any] | None:
-        """The recording an ISRC names: best title/artist match (>= 80) if any, else the first."""
+        """The recording an ISRC names. One ISRC can map to several (an Atmos mix, a radio
+        edit, unmerged duplicates): the most confident for *track* (title, version notes,
+        length against the duration an earlier provider found) if it reaches
+        ``track.min_confidence``, else None (the ISRC lists only other versions of the track:
+        the text search decides); without a title, the first without a version note."""
         if not recordings:
             return None
-        artists = list(track.artists) or [track.artist]
-        found = best_match(
-            recordings, track.title, artists, lambda r: (str(r.get("title") or ""), _credits(r))
-        )
-        return found[0] if found else recordings[0]
+        if not track.title:
+            plain = [r for r in recordings if not note_tags(str(r.get("disambiguation") or ""))]
+            return (plain or recordings)[0]
+        wanted = wanted_of(track, with_isrc=False)
+
+        def describe(recording: dict[str, Any]) -> Candidate:
+            # A lookup without artist credits: the ISRC vouches for the artist.
+            found = candidate(recording)
+            if found.artists:
+                return found
+            return dataclasses.replace(found, artists=list(wanted.artists))
+
+        best = best_candidate(recordings, wanted, describe, track.min_confidence)
+        return best[0] if best else None
+
+    def pick_search(
+        self, recordings: list[dict[str, Any]], track: TrackContext
+    ) -> tuple[dict[str, Any], float] | None:
+        """``(recording, confidence)`` of the best search hit, or None: among the recordings
+        with MusicBrainz ``score >= min_score``, the most confident (:func:`candidate`; several
+        recordings of one artist often share the title and score 100, PROVIDERS.md section 2)
+        if it reaches ``track.min_confidence``."""
+        scored = [r for r in recordings if _score(r) >= self.min_score]
+        return best_candidate(scored, wanted_of(track), candidate, track.min_confidence)
 
     def _pick_search(
         self, recordings: list[dict[str, Any]], track: TrackContext
     ) -> dict[str, Any] | None:
-        """Best search hit: MusicBrainz ``score >= min_score`` and our match score >= 80."""
-        scored = [r for r in recordings if _score(r) >= self.min_score]
-        artists = list(track.artists) or [track.artist]
-        found = best_match(
-            scored,
-            track.title,
-            artists,
-            lambda r: (str(r.get("title") or ""), _credits(r)),
-            threshold=DEFAULT_THRESHOLD,
-        )
+        """The recording :meth:`pick_search` chooses, or None; kept for callers of the former
+        picker (bench/bench_match.py)."""
+        found = self.pick_search(recordings, track)
         return found[0] if found else None
 
 

@@ -5,8 +5,9 @@ Calls (paths relative to ``https://api.spotify.com/v1``; the transport adds the 
 - ``GET /tracks/{id}`` (data_type ``"track"``) when the input has a valid Spotify id;
 - else ``GET /search?q=isrc:<ISRC>&type=track&limit=N`` when an ISRC is known;
 - else (or when those found nothing) ``GET /search?q=track:"<title>" artist:"<artist>"&type=track
-  &limit=N`` (data_type ``"search"``); candidates are ranked with
-  :func:`scrapy_apigw.core.matching.best_match`;
+  &limit=N`` (data_type ``"search"``); candidates are ranked by match confidence
+  (:mod:`scrapy_apigw.core.confidence`), the best one taken only when it reaches
+  ``APIGW_MIN_MATCH_CONFIDENCE``;
 - then ``GET /audio-features/{id}`` (data_type ``"audio_features"``), unless Spotify already
   answered 403 to this client: audio features are refused to apps registered after 2024-11-27
   (Spotify blog "Introducing some changes to our Web API", 2024-11-27; spotipy#1173), and that
@@ -24,14 +25,10 @@ from typing import Any
 
 from scrapy_apigw.batching import BatchRule
 from scrapy_apigw.core.camelot import camelot_from_spotify, key_name
-from scrapy_apigw.core.matching import (
-    DEFAULT_THRESHOLD,
-    best_match,
-    normalize_isrc,
-    primary_artist,
-    strip_featuring,
-)
+from scrapy_apigw.core.confidence import Candidate, Wanted, best_candidate
+from scrapy_apigw.core.matching import normalize_isrc, primary_artist
 from scrapy_apigw.core.outcome import Outcome, classify_status
+from scrapy_apigw.core.scraped import search_title
 from scrapy_apigw.providers.base import (
     ApiAnswer,
     ApiCall,
@@ -41,6 +38,8 @@ from scrapy_apigw.providers.base import (
     TrackContext,
     check_shape,
     listed,
+    match_of,
+    wanted_of,
 )
 
 __all__ = ["BATCH_RULES", "MAX_SEARCH_LIMIT", "SHAPES", "SpotifyClient", "is_spotify_id"]
@@ -112,6 +111,24 @@ def _track_artists(item: dict[str, Any]) -> list[str]:
     ]
 
 
+def candidate(item: dict[str, Any]) -> Candidate:
+    """The :class:`~scrapy_apigw.core.confidence.Candidate` of a TrackObject: ``name`` (the
+    version is in it: ``"Strobe - Radio Edit"``), artists, ``duration_ms``,
+    ``external_ids.isrc``, and ``album.album_type == "compilation"``."""
+    external = item.get("external_ids")
+    isrc = external.get("isrc") if isinstance(external, dict) else None
+    album = item.get("album")
+    duration = _number(item.get("duration_ms"))
+    return Candidate(
+        title=str(item.get("name") or ""),
+        artists=_track_artists(item),
+        duration_ms=int(duration) if duration and duration > 0 else None,
+        isrcs=[isrc] if isinstance(isrc, str) else [],
+        compilation=isinstance(album, dict) and album.get("album_type") == "compilation",
+        released=album.get("release_date") if isinstance(album, dict) else None,
+    )
+
+
 class SpotifyClient:
     """Spotify part of the waterfall.
 
@@ -166,26 +183,39 @@ class SpotifyClient:
         return check_shape(SHAPES, call, data)
 
     async def enrich(self, track: TrackContext, fetch: Fetch) -> ProviderResult:
-        """Find the track (id, then ISRC, then artist + title) and read its audio features."""
+        """Find the track (id, then ISRC, then artist + title) and read its audio features.
+
+        The match's confidence (``ProviderResult.match``): by id, the id's; by ISRC, the
+        ISRC's (1.0 from the input, else the confidence of the provider that found it), the
+        best candidate by :func:`~scrapy_apigw.core.confidence.confidence` among the tracks
+        sharing it; by search, the best candidate's confidence, which must reach
+        ``track.min_confidence``, else the track is not found.
+        """
         item: dict[str, Any] | None = None
         last: ApiAnswer | None = None
         market = (("market", self.market),) if self.market else ()
+        match: dict[str, Any] | None = None
 
         if is_spotify_id(track.spotify_id):
             last = await fetch(self._call(f"/tracks/{track.spotify_id}", "track", market))
             if last.kind == "ok" and isinstance(last.data, dict) and last.data.get("id"):
                 item = last.data
+                match = track.identifier_match("spotify_id", "id")
         isrc = normalize_isrc(track.isrc)
         if item is None and isrc:
             last = await fetch(self._search(f"isrc:{isrc}", market))
-            item = self._pick(last, track, require_match=False)
+            found = self.pick(last, track, by_isrc=True)
+            if found is not None:
+                item, match = found[0], track.identifier_match("isrc", "isrc")
         artist = primary_artist(track.artist, track.artists)
-        title = strip_featuring(track.title)
-        if item is None and artist and title:
+        title = search_title(track.title)
+        if item is None and artist and title and not track.unidentified:
             last = await fetch(
                 self._search(f"track:{_quote(title)} artist:{_quote(artist)}", market)
             )
-            item = self._pick(last, track, require_match=True)
+            found = self.pick(last, track, by_isrc=False)
+            if found is not None:
+                item, match = found[0], match_of(found[1], "search")
 
         if last is None:
             return ProviderResult("skipped", reason="no spotify id, ISRC, or artist and title")
@@ -194,9 +224,19 @@ class SpotifyClient:
                 return ProviderResult("failed", reason=f"request refused (HTTP {last.status})")
             return ProviderResult("not_found", reason="no matching track")
 
+        had_isrc = isrc is not None
         fields = self._track_fields(item, track)
+        if match is not None and not had_isrc and track.isrc:
+            # The ISRC later providers look up is only as sure as this match.
+            track.found_identifier("isrc", self.name, match["confidence"])
+        evidence: dict[str, Any] = {}
+        if "isrc" in fields:
+            evidence["isrcs"] = [fields["isrc"]]
+        duration = _number(item.get("duration_ms"))
+        if duration is not None and duration > 0:
+            evidence["duration_ms"] = int(duration)
         fields.update(await self._audio_features(fields["spotify_id"], fetch))
-        return ProviderResult("ok", fields)
+        return ProviderResult("ok", fields, match=match, evidence=evidence)
 
     def _call(self, path: str, data_type: str, params: tuple[tuple[str, str], ...]) -> ApiCall:
         return ApiCall(provider=self.name, data_type=data_type, path=path, params=params)
@@ -205,14 +245,19 @@ class SpotifyClient:
         params = (("q", query), ("type", "track"), ("limit", str(self.search_limit)), *market)
         return self._call("/search", "search", params)
 
-    def _pick(
-        self, answer: ApiAnswer, track: TrackContext, require_match: bool
-    ) -> dict[str, Any] | None:
-        """Best search item for *track*.
+    @staticmethod
+    def pick(
+        answer: ApiAnswer, track: TrackContext, by_isrc: bool
+    ) -> tuple[dict[str, Any], float] | None:
+        """``(TrackObject, confidence)`` of the best search item for *track*, or None.
 
-        A text search needs a :func:`best_match` score of at least 80. An ISRC search already
-        names the recording: the best-matching item is taken when artist and title are known,
-        else the first one.
+        A text search keeps the most confident item (:func:`candidate`: the version read from
+        the name, ``"- Live"``, ``"(Radio Edit)"``; a compilation appearance behind the
+        original) if it reaches ``track.min_confidence``. An ISRC search names the recording,
+        but the tracks listing an ISRC may be other versions (a sped-up release reusing it, a
+        catalog error): the most confident of them is taken only when it reaches
+        ``track.min_confidence`` too, else None and the text search decides (the first item
+        when artist or title are unknown: nothing to check).
         """
         if answer.kind != "ok" or not isinstance(answer.data, dict):
             return None
@@ -221,17 +266,18 @@ class SpotifyClient:
         items = [i for i in listed(raw) if isinstance(i, dict) and i.get("id")]
         if not items:
             return None
-        artists = list(track.artists) or [track.artist]
-        if track.title and any(artists):
-            found = best_match(
-                items,
-                track.title,
-                artists,
-                lambda i: (str(i.get("name") or ""), _track_artists(i)),
-                threshold=DEFAULT_THRESHOLD if require_match else 0.0,
-            )
-            return found[0] if found else None
-        return None if require_match else items[0]
+        wanted: Wanted = wanted_of(track, with_isrc=not by_isrc)
+        if not (track.title and any(wanted.artists)):
+            return (items[0], 1.0) if by_isrc else None
+        return best_candidate(items, wanted, candidate, minimum=track.min_confidence)
+
+    def _pick(
+        self, answer: ApiAnswer, track: TrackContext, require_match: bool
+    ) -> dict[str, Any] | None:
+        """The TrackObject :meth:`pick` chooses (a text search when *require_match*, else an
+        ISRC search), or None; kept for callers of the former picker (bench/bench_match.py)."""
+        found = self.pick(answer, track, by_isrc=not require_match)
+        return found[0] if found else None
 
     def _track_fields(self, item: dict[str, Any], track: TrackContext) -> dict[str, Any]:
         """Fields of a TrackObject; also updates *track* with the ids later providers use."""

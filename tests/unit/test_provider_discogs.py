@@ -156,11 +156,16 @@ def test_earliest_release_of_the_artist_first_then_the_next_when_it_lacks_the_tr
     assert result.fields["discogs_id"] == 3329867
 
 
-def test_at_most_two_releases_are_fetched_per_track() -> None:
+def test_at_most_three_releases_are_fetched_per_track() -> None:
     client = DiscogsClient()
     fetch = FakeFetch(client, routes({"/database/search": (200, load(TRASH80_SEARCH))}))
     result = enrich(client, TrackContext(artist="Trash80", title="Excuses"), fetch)
-    assert fetch.paths == ["/database/search", "/releases/480740", "/releases/3329867"]
+    assert fetch.paths == [
+        "/database/search",
+        "/releases/480740",
+        "/releases/3329867",
+        "/releases/1743771",
+    ]
     assert result.status == "not_found"
 
 
@@ -400,7 +405,12 @@ def test_release_not_named_after_the_track_is_still_fetched_and_checked() -> Non
     track = TrackContext(artist="Trash80", title="Visitors From Dreams", found={"release_date"})
     result = enrich(client, track, fetch)
     assert result == ProviderResult("not_found", reason="track not on the matching releases")
-    assert fetch.paths == ["/database/search", "/releases/480740", "/releases/3329867"]
+    assert fetch.paths == [
+        "/database/search",
+        "/releases/480740",
+        "/releases/3329867",
+        "/releases/1743771",  # MAX_RELEASE_LOOKUPS = 3
+    ]
 
 
 @pytest.mark.parametrize(

@@ -223,6 +223,14 @@ BAD_SETTINGS = [
     ),
     ({"APIGW_SANDBOX_SPEED": 0}, "APIGW_SANDBOX_SPEED = 0: expected a number > 0"),
     (
+        {"APIGW_MIN_MATCH_CONFIDENCE": 1.5},
+        "APIGW_MIN_MATCH_CONFIDENCE = 1.5: expected a number >= 0 and <= 1",
+    ),
+    (
+        {"APIGW_MIN_MATCH_CONFIDENCE": "high"},
+        "APIGW_MIN_MATCH_CONFIDENCE = 'high': expected a number >= 0 and <= 1",
+    ),
+    (
         {"APIGW_SANDBOX_PORT": 70000},
         "APIGW_SANDBOX_PORT = 70000: expected a whole number >= 0 and <= 65535",
     ),
@@ -440,3 +448,11 @@ def test_stale_and_refusal_ttls_default_to_30_days_and_a_day_and_accept_strings(
     assert (gw.stale_ttl, gw.refusal_ttl) == (2_592_000.0, 86_400.0)
     gw = parse({"APIGW_STALE_TTL": "0", "APIGW_REFUSAL_TTL": "3600"})
     assert (gw.stale_ttl, gw.refusal_ttl) == (0.0, 3600.0)
+
+
+def test_min_match_confidence_defaults_to_0_8_and_reads_command_line_strings():
+    assert GatewaySettings.from_settings(Settings({}), environ={}).min_match_confidence == 0.8
+    parsed = GatewaySettings.from_settings(
+        Settings({"APIGW_MIN_MATCH_CONFIDENCE": "0.9"}), environ={}
+    )
+    assert parsed.min_match_confidence == 0.9
