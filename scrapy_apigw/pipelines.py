@@ -99,7 +99,9 @@ class APIEnrichmentPipeline:
         self.transport = Transport(
             self.gateway, self.cache, items_in_flight=lambda: len(self._runs)
         )
-        self.waterfall = Waterfall(self._clients(), self.transport.fetch)
+        self.waterfall = Waterfall(
+            self._clients(), self.transport.fetch, self.settings.field_sources
+        )
         self.gateway.on_stop(self._stopping)
 
     async def close_spider(self, spider: Spider | None = None) -> None:
@@ -188,7 +190,12 @@ class APIEnrichmentPipeline:
             if problem:
                 logger.warning("apigw: %s skipped: %s", name, problem)
                 continue
-            client = build_client(name)
+            client = build_client(
+                name,
+                self.settings.specs,
+                self.settings.options.get(name),
+                self.settings.providers.get(name),
+            )
             if client is None:
                 logger.warning("apigw: %s has no enrichment client; skipped", name)
                 continue

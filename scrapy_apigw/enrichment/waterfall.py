@@ -71,13 +71,20 @@ class Waterfall:
         clients: the enabled providers' clients, in waterfall order.
         fetch: the transport's fetch (cache, throttle, breaker, retries): ``fetch(call)``, and
             ``fetch(call, run=run)`` when :meth:`enrich` is given a run.
+        field_sources: ``APIGW_FIELD_SOURCES``: output field -> providers in priority order
+            (see :func:`merge_fields`); empty: every field from the first provider of the
+            waterfall that gave it.
     """
 
     def __init__(
-        self, clients: Sequence[ProviderClient], fetch: Callable[..., Awaitable[ApiAnswer]]
+        self,
+        clients: Sequence[ProviderClient],
+        fetch: Callable[..., Awaitable[ApiAnswer]],
+        field_sources: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.clients = list(clients)
         self.fetch = fetch
+        self.field_sources = dict(field_sources or {})
 
     async def enrich(self, track: TrackContext, run: ItemRun | None = None) -> Enrichment:
         """Enrich *track*; never raises (a provider's failure becomes its ``failed`` result).
@@ -107,7 +114,6 @@ class Waterfall:
             unfinished: when given, the reason of every client without a result (``failed``),
                 e.g. ``"interrupted"``; else clients without one are left out.
         """
-        merged: dict[str, Any] = {}
         final: dict[str, ProviderResult] = {}
         for client in self.clients:
             result = results.get(client.name)
@@ -116,9 +122,7 @@ class Waterfall:
                     continue
                 result = ProviderResult("failed", reason=unfinished)
             final[client.name] = result
-            for name, value in result.fields.items():
-                if value is not None and name not in merged:
-                    merged[name] = value
+        merged = merge_fields(final, self.field_sources)
         return Enrichment(status_of(final.values()), merged, final)
 
     async def _run(
@@ -149,6 +153,38 @@ class Waterfall:
             # item: the item still reaches the feed, marked with the reason.
             logger.exception("apigw: %s client failed on a track", client.name)
             return ProviderResult("failed", reason=f"internal error: {type(exc).__name__}")
+
+
+#: Fields that come as a group from one source: ``camelot_key`` is the Camelot code of ``key``,
+#: so it takes ``key``'s priority unless ``APIGW_FIELD_SOURCES`` names its own.
+FOLLOWS = {"camelot_key": "key"}
+
+
+def merge_fields(
+    results: Mapping[str, ProviderResult], field_sources: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
+    """The output fields of *results* (provider -> result, in waterfall order).
+
+    Each field comes from the first provider that gave it (a value other than None) in its
+    priority order: the providers *field_sources* lists for it (``APIGW_FIELD_SOURCES``, e.g.
+    ``{"bpm": ["beatport", "spotify"]}``), then the others in waterfall order. Without an
+    entry, the waterfall order alone (first source wins): the order before the setting
+    existed. ``camelot_key`` follows ``key`` (:data:`FOLLOWS`).
+    """
+    merged: dict[str, Any] = {}
+    for result in results.values():
+        for name, value in result.fields.items():
+            if value is not None and name not in merged:
+                merged[name] = value
+    for name in {*field_sources, *(f for f, lead in FOLLOWS.items() if lead in field_sources)}:
+        order = field_sources.get(name) or field_sources.get(FOLLOWS.get(name, ""), ())
+        for provider in (*order, *(p for p in results if p not in order)):
+            found = results.get(provider)
+            value = found.fields.get(name) if found is not None else None
+            if value is not None:
+                merged[name] = value
+                break
+    return merged
 
 
 def status_of(results: Iterable[ProviderResult]) -> str:
