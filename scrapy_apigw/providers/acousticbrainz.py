@@ -293,8 +293,8 @@ class AcousticBrainzClient:
         if self.reader is not None:
             low, high = self.reader.read("lowlevel", mbid), self.reader.read("highlevel", mbid)
         elif self.mirror and not self._dead_host():
-            low = await self._fetch(fetch, dump_path("lowlevel", mbid))
-            high = await self._fetch(fetch, dump_path("highlevel", mbid))
+            low = await self._fetch(fetch, "/" + dump_path("lowlevel", mbid))
+            high = await self._fetch(fetch, "/" + dump_path("highlevel", mbid))
         else:
             if not await self._api_answers(fetch, mbid):
                 return ProviderResult("skipped", reason="service shut down (use the dumps)")
