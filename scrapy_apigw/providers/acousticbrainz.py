@@ -139,7 +139,11 @@ def document_fields(low: Any, high: Any) -> dict[str, Any]:
             continue
         probability = entry.get("probability")
         described: dict[str, Any] = {"value": entry["value"]}
-        if isinstance(probability, int | float) and not isinstance(probability, bool):
+        if (
+            isinstance(probability, int | float)
+            and not isinstance(probability, bool)
+            and 0 <= probability <= 1  # also rules out NaN (the feed must be strict JSON)
+        ):
             described["probability"] = round(float(probability), 3)
         highlevel[str(name)] = described
     if highlevel:

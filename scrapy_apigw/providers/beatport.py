@@ -112,6 +112,11 @@ def beatport_key(key: Any) -> tuple[str, str | None] | None:
     return name, camelot
 
 
+def _is_id(value: Any) -> bool:
+    """True for a Beatport id: a positive int (bools excluded)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _name(value: Any) -> str | None:
     """``value["name"]`` of a Beatport object (genre, sub_genre, label), stripped, else None."""
     name = value.get("name") if isinstance(value, dict) else None
@@ -211,8 +216,9 @@ class BeatportClient:
         if item is None:
             return ProviderResult("not_found", reason="no matching track")
         detail = await fetch(ApiCall(self.name, "track", f"/catalog/tracks/{item['id']}/"))
-        if detail.kind == "ok" and isinstance(detail.data, dict) and detail.data.get("id"):
-            item = detail.data
+        data = detail.data if detail.kind == "ok" else None
+        if isinstance(data, dict) and _is_id(data.get("id")):
+            item = data
         fields = track_fields(item)
         if "isrc" in fields and normalize_isrc(track.isrc) is None:
             track.isrc = fields["isrc"]
@@ -225,7 +231,7 @@ class BeatportClient:
         items = [
             i
             for i in listed(answer.data.get("tracks"))
-            if isinstance(i, dict) and isinstance(i.get("id"), int) and i.get("name")
+            if isinstance(i, dict) and _is_id(i.get("id")) and i.get("name")
         ]
         artists = list(track.artists) or [track.artist]
         found = best_match(

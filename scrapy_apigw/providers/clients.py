@@ -70,3 +70,15 @@ def shape_checker_for(
     (its client's ``check_shape``), or None for a provider without a client."""
     client = build_client(config.name, specs, config=config)
     return client.check_shape if client is not None else None
+
+
+def __getattr__(name: str) -> Any:
+    # ``CLIENT_CLASSES`` (provider name -> a no-argument client factory) as before the provider
+    # modules declared their clients; read from the declarations on use.
+    if name == "CLIENT_CLASSES":
+        return {
+            spec.name: spec.build_client
+            for spec in load_specs().values()
+            if spec.client is not None
+        }
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
