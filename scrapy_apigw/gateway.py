@@ -327,7 +327,8 @@ class Gateway:
             )
             url = f"http://127.0.0.1:{port}"
         logger.warning(
-            "APIGW_SANDBOX is on: Spotify, MusicBrainz, Discogs, Last.fm and AcousticBrainz are "
+            "APIGW_SANDBOX is on: Spotify, MusicBrainz, Discogs, Last.fm, Beatport and "
+            "AcousticBrainz are "
             "served by the local provider sandbox at %s and NONE of them is called for real "
             "(set APIGW_SANDBOX = False and your credentials to use the real APIs)",
             url,
