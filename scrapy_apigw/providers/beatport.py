@@ -127,11 +127,24 @@ def _artists(item: dict[str, Any]) -> list[str]:
     return [n for n in (_name(a) for a in listed(item.get("artists"))) if n]
 
 
-def full_title(item: dict[str, Any]) -> str:
-    """``"name (mix_name)"`` of a track object, ``name`` alone without a mix name."""
+#: Beatport's mix name of the original version.
+ORIGINAL_MIX = "original mix"
+
+
+def full_title(item: dict[str, Any], original_named: bool = True) -> str:
+    """``"name (mix_name)"`` of a track object; ``name`` alone without a mix name, and for
+    the ``"Original Mix"`` unless *original_named* (the scraped title says "Original Mix"
+    too). Beatport names every version, the original too: a scraped title without a version
+    is the original's, and so ranks first among versions that score the same (a radio or
+    extended edit is the same recording to :func:`~scrapy_apigw.core.matching.title_score`;
+    the literal title then decides)."""
     name = str(item.get("name") or "").strip()
     mix = item.get("mix_name")
-    return f"{name} ({mix.strip()})" if isinstance(mix, str) and mix.strip() else name
+    if not isinstance(mix, str) or not mix.strip():
+        return name
+    if mix.strip().casefold() == ORIGINAL_MIX and not original_named:
+        return name
+    return f"{name} ({mix.strip()})"
 
 
 def track_fields(item: dict[str, Any]) -> dict[str, Any]:
@@ -234,11 +247,12 @@ class BeatportClient:
             if isinstance(i, dict) and _is_id(i.get("id")) and i.get("name")
         ]
         artists = list(track.artists) or [track.artist]
+        original = ORIGINAL_MIX in track.title.casefold()
         found = best_match(
             items,
             track.title,
             artists,
-            lambda i: (full_title(i), _artists(i)),
+            lambda i: (full_title(i, original), _artists(i)),
             threshold=DEFAULT_THRESHOLD,
         )
         return found[0] if found else None

@@ -386,3 +386,24 @@ def test_the_dumps_setting_is_a_path_or_a_mirror_url():
     assert parse().providers["acousticbrainz"].max_retries == 0
     routed = mirror.routed_to_sandbox("http://127.0.0.1:9")
     assert routed.providers["acousticbrainz"].base_url == "https://ab.example/dumps"
+
+
+@pytest.mark.parametrize(
+    ("title", "chosen"),
+    [("Da Funk", 2), ("Da Funk (Original Mix)", 2), ("Da Funk (Extended Mix)", 1)],
+)
+def test_beatport_takes_the_version_the_title_names_and_the_original_without_one(title, chosen):
+    artists = [{"id": 7, "name": "Daft Punk"}]
+    search = {
+        "tracks": [
+            {"id": 1, "name": "Da Funk", "mix_name": "Extended Mix", "artists": artists},
+            {"id": 2, "name": "Da Funk", "mix_name": "Original Mix", "artists": artists},
+        ]
+    }
+    client = BeatportClient()
+    fetch = FakeFetch(
+        client,
+        routes({"/catalog/search/": (200, search), f"/catalog/tracks/{chosen}/": (404, None)}),
+    )
+    result = enrich(client, TrackContext(artist="Daft Punk", title=title), fetch)
+    assert result.fields["beatport_id"] == chosen
