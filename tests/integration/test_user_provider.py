@@ -123,7 +123,10 @@ async def test_a_provider_declared_in_a_module_of_the_project_works_end_to_end(
         result = await run_crawl(ItemsSpider, settings, items=[dict(i) for i in ITEMS[:2]])
     finally:
         await port.stopListening()
-    assert [i["mood"] for i in result.items] == ["funky", "warm"]
+    assert {i["title"]: i["mood"] for i in result.items} == {
+        "Da Funk": "funky",
+        "Sing It Back": "warm",
+    }
     assert api.authorizations == [f"Bearer {SECRET}"] * 2
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert SECRET not in logged and SECRET not in repr(result.stats)
