@@ -22,6 +22,7 @@ from scrapy_apigw import validate as v
 from scrapy_apigw.cache.resilient import DEFAULT_STALE_TTL
 from scrapy_apigw.core.useragent import user_agent_problem
 from scrapy_apigw.exceptions import ConfigError
+from scrapy_apigw.providers.musicbrainz import SANDBOX_USER_AGENT
 from scrapy_apigw.providers.registry import ProviderConfig, build_registry
 from scrapy_apigw.providers.spec import SPEC_KEYS, ProviderSpec, load_specs, spec_from_settings
 from scrapy_apigw.secrets import Secret
@@ -29,8 +30,7 @@ from scrapy_apigw.validate import read
 
 logger = logging.getLogger(__name__)
 
-#: The User-Agent sent to the sandbox's MusicBrainz (kept here for the tests that import it).
-SANDBOX_USER_AGENT = f"scrapy-apigw-sandbox/{__version__} ( sandbox@example.invalid )"
+__all__ = ["SANDBOX_USER_AGENT", "GatewaySettings", "known_settings", "settings_at_start"]
 
 DEFAULT_WATERFALL = ("spotify", "musicbrainz", "discogs", "lastfm")
 #: ``APIGW_ITEM_TIMEOUT`` default, seconds: a last resort well above the ~200 s an item can
