@@ -245,9 +245,9 @@ class Gateway:
                 config,
                 clock,
                 rng,
-                classifier_for(config),
+                classifier_for(config, settings.specs),
                 self._on_transition,
-                shape_checker_for(config),
+                shape_checker_for(config, settings.specs),
                 reactor,
                 aimd_config(config, scale),
             )
@@ -327,7 +327,8 @@ class Gateway:
             )
             url = f"http://127.0.0.1:{port}"
         logger.warning(
-            "APIGW_SANDBOX is on: Spotify, MusicBrainz, Discogs, Last.fm and AcousticBrainz are "
+            "APIGW_SANDBOX is on: Spotify, MusicBrainz, Discogs, Last.fm, Beatport and "
+            "AcousticBrainz are "
             "served by the local provider sandbox at %s and NONE of them is called for real "
             "(set APIGW_SANDBOX = False and your credentials to use the real APIs)",
             url,
@@ -855,7 +856,8 @@ class Gateway:
             )
             if why is not None:
                 self._enter_unavailable(state, why)
-        prefix = _QUOTA_HEADERS.get(state.name)
+        spec = self.settings.specs.get(state.name)
+        prefix = spec.quota_header if spec is not None else None
         if prefix and state.window is not None and state.config.window:
             quota = parse_quota_headers(headers, prefix)
             if self.shared is not None:
@@ -1080,10 +1082,6 @@ def _bound_inc_value(stats: Any) -> Callable[..., None]:
     if isinstance(method, types.FunctionType):
         return cast("Callable[..., None]", types.MethodType(method, stats))
     return cast("Callable[..., None]", stats.inc_value)
-
-
-#: Providers that announce their quota in headers, and the header prefix (lower case).
-_QUOTA_HEADERS = {"discogs": "x-discogs-ratelimit"}
 
 
 def aimd_config(config: ProviderConfig, scale: float = 1.0) -> AimdConfig | None:

@@ -103,7 +103,10 @@ class APIEnrichmentPipeline:
             self.gateway, self.cache, items_in_flight=lambda: len(self._runs)
         )
         self.waterfall = Waterfall(
-            self._clients(), self.transport.fetch, self.settings.min_match_confidence
+            self._clients(),
+            self.transport.fetch,
+            min_confidence=self.settings.min_match_confidence,
+            field_sources=self.settings.field_sources,
         )
         self.gateway.on_stop(self._stopping)
         from scrapy_apigw.deadletters.queue import open_deadletters
@@ -208,7 +211,12 @@ class APIEnrichmentPipeline:
             if problem:
                 logger.warning("apigw: %s skipped: %s", name, problem)
                 continue
-            client = build_client(name)
+            client = build_client(
+                name,
+                self.settings.specs,
+                self.settings.options.get(name),
+                self.settings.providers.get(name),
+            )
             if client is None:
                 logger.warning("apigw: %s has no enrichment client; skipped", name)
                 continue

@@ -24,23 +24,15 @@ from scrapy_apigw.core.confidence import DEFAULT_MIN_CONFIDENCE
 from scrapy_apigw.core.useragent import user_agent_problem
 from scrapy_apigw.deadletters.config import DeadLetterSettings
 from scrapy_apigw.exceptions import ConfigError
+from scrapy_apigw.providers.musicbrainz import SANDBOX_USER_AGENT
 from scrapy_apigw.providers.registry import ProviderConfig, build_registry
+from scrapy_apigw.providers.spec import SPEC_KEYS, ProviderSpec, load_specs, spec_from_settings
 from scrapy_apigw.secrets import Secret
 from scrapy_apigw.validate import read
 
 logger = logging.getLogger(__name__)
 
-#: Credential fields per provider and the environment variable each falls back to.
-#: The setting is the environment name prefixed with ``APIGW_`` (PROVIDERS.md section 0).
-CREDENTIALS: dict[str, dict[str, str]] = {
-    "spotify": {"client_id": "SPOTIFY_CLIENT_ID", "client_secret": "SPOTIFY_CLIENT_SECRET"},
-    "musicbrainz": {"user_agent": "MUSICBRAINZ_USER_AGENT"},
-    "discogs": {"token": "DISCOGS_TOKEN"},
-    "lastfm": {"api_key": "LASTFM_API_KEY"},
-    "beatport": {"api_key": "BEATPORT_API_KEY"},
-}
-
-SANDBOX_USER_AGENT = f"scrapy-apigw-sandbox/{__version__} ( sandbox@example.invalid )"
+__all__ = ["SANDBOX_USER_AGENT", "GatewaySettings", "known_settings", "settings_at_start"]
 
 DEFAULT_WATERFALL = ("spotify", "musicbrainz", "discogs", "lastfm")
 #: ``APIGW_ITEM_TIMEOUT`` default, seconds: a last resort well above the ~200 s an item can
@@ -74,6 +66,14 @@ class GatewaySettings:
         enabled: ``APIGW_ENABLED`` (default True).
         pipeline_enabled: ``APIGW_PIPELINE_ENABLED`` (default True): the add-on adds the pipeline.
         providers: the registry after ``APIGW_PROVIDERS`` overrides (and sandbox rewiring).
+        specs: provider -> its declaration (:class:`~scrapy_apigw.providers.spec.ProviderSpec`):
+            the package's providers, those of ``APIGW_PROVIDER_MODULES`` and those declared in
+            ``APIGW_PROVIDERS``.
+        options: provider -> its own settings, as its spec read them (``ProviderSpec.options``,
+            e.g. AcousticBrainz's ``APIGW_ACOUSTICBRAINZ_DUMPS``).
+        field_sources: ``APIGW_FIELD_SOURCES``: output field -> providers in priority order
+            (the first that gave the field wins; providers not listed follow in waterfall
+            order); a field not listed takes the waterfall order.
         credentials: provider -> field -> value; secret fields are :class:`Secret`.
         waterfall: provider order of the enrichment pipeline (``APIGW_WATERFALL``).
         input_fields: logical input name -> item field name (``APIGW_INPUT_FIELDS``).
@@ -129,6 +129,9 @@ class GatewaySettings:
     enabled: bool = True
     pipeline_enabled: bool = True
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    specs: Mapping[str, ProviderSpec] = field(default_factory=load_specs)
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    field_sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     credentials: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     waterfall: tuple[str, ...] = DEFAULT_WATERFALL
     input_fields: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_INPUT_FIELDS))
@@ -195,14 +198,17 @@ class GatewaySettings:
         """
         env = os.environ if environ is None else environ
         sandbox = read(settings, "APIGW_SANDBOX", v.boolean, False)
-        providers = build_registry(read(settings, "APIGW_PROVIDERS", v.mapping, {}))
+        specs, providers, options = _read_providers(settings)
         redis = read(settings, "APIGW_REDIS_URL", redis_url, None)
         namespace = read(settings, "APIGW_CACHE_NAMESPACE", v.text, "apigw")
         return cls(
             enabled=read(settings, "APIGW_ENABLED", v.boolean, True),
             pipeline_enabled=read(settings, "APIGW_PIPELINE_ENABLED", v.boolean, True),
             providers=providers,
-            credentials=_read_credentials(settings, env, sandbox),
+            specs=specs,
+            options=options,
+            field_sources=_read_field_sources(settings, providers),
+            credentials=_read_credentials(settings, env, sandbox, specs),
             waterfall=_read_waterfall(settings, providers),
             input_fields=_read_input_fields(settings),
             redis_url=redis,
@@ -273,30 +279,23 @@ class GatewaySettings:
     def credential_problem(self, provider: str) -> str | None:
         """Why a provider's credentials, though present, would be refused; None when fine.
 
-        Only MusicBrainz has such a rule: its User-Agent must name the application and a
-        contact, ``App/1.0 ( contact@example.org )``; a library's default (``python-requests``,
-        Scrapy's) or one without an e-mail or URL (``scrapy-apigw/<version>``) is anonymous,
-        throttled or blocked (PROVIDERS.md section 2; :func:`~scrapy_apigw.core.useragent.
-        user_agent_problem`). The message names the setting, never a secret.
+        The provider's spec says (``ProviderSpec.credential_problem``); of the package's
+        providers only MusicBrainz has such a rule: its User-Agent must name the application
+        and a contact (:func:`scrapy_apigw.providers.musicbrainz.user_agent_refusal`). The
+        message names the setting, never a secret.
         """
-        if provider != "musicbrainz":
+        spec = self.specs.get(provider)
+        if spec is None or spec.credential_problem is None:
             return None
-        agent = self.credential("musicbrainz", "user_agent")
-        problem = user_agent_problem(None if agent is None else str(agent))
-        if problem is None or problem == "missing":
-            return None  # missing: reported by missing_credentials
-        return (
-            f"APIGW_MUSICBRAINZ_USER_AGENT = {str(agent)!r}: {problem} User-Agent; MusicBrainz "
-            "throttles or blocks anonymous clients: name your application and a contact, e.g. "
-            "'MyCrawler/1.0 ( me@example.org )' (or set such an APIGW_USER_AGENT)"
-        )
+        return spec.credential_problem(self.credentials.get(provider, {}))
 
     def missing_credentials(self, provider: str) -> list[str]:
         """Names of the settings a provider still needs (empty when it can be called)."""
+        spec = self.specs.get(provider)
         return [
-            f"APIGW_{env_name}"
-            for name, env_name in CREDENTIALS.get(provider, {}).items()
-            if not self.credential(provider, name)
+            credential.setting
+            for credential in (spec.credentials if spec is not None else ())
+            if not self.credential(provider, credential.name)
         ]
 
     def routed_to_sandbox(self, sandbox_url: str) -> GatewaySettings:
@@ -307,19 +306,23 @@ class GatewaySettings:
         request timeouts and the batch window divided (Retry-After values the sandbox sends are
         used as given).
         """
-        from scrapy_apigw.sandbox.config import BASE_PATHS
-
         speed = self.sandbox_speed
         providers = {}
         for name, config in self.providers.items():
-            if name not in BASE_PATHS:
-                # A provider the sandbox does not imitate (beatport, user-added) stays untouched.
+            spec = self.specs.get(name)
+            if (
+                spec is None
+                or spec.sandbox_path is None
+                or self.options.get(name, {}).get("base_url")
+            ):
+                # A provider the sandbox does not imitate (user-added), or given its own URL in
+                # its options (an AcousticBrainz dumps mirror), stays untouched.
                 providers[name] = config
                 continue
-            token = BASE_PATHS.get(f"{name}_token")
+            token = spec.sandbox_token_path
             providers[name] = dataclasses.replace(
                 config,
-                base_url=sandbox_url + BASE_PATHS[name],
+                base_url=sandbox_url + spec.sandbox_path,
                 token_url=sandbox_url + token if token else None,
                 domains=(),
                 rate=config.rate * speed,
@@ -396,7 +399,7 @@ def unknown_settings(settings: BaseSettings) -> list[tuple[str, str | None]]:
         ``[(name, closest known name or None)]`` in name order, e.g.
         ``[("APIGW_FLEET_HEARTBEET", "APIGW_FLEET_HEARTBEAT")]``.
     """
-    known = known_settings()
+    known = known_settings() | _declared_settings(settings)
     # Compared without the common prefix, which would make every name look alike.
     suffixes = {name.removeprefix("APIGW_"): name for name in known}
     result = []
@@ -404,6 +407,16 @@ def unknown_settings(settings: BaseSettings) -> list[tuple[str, str | None]]:
         close = difflib.get_close_matches(name.removeprefix("APIGW_"), suffixes, n=1)
         result.append((name, suffixes[close[0]] if close else None))
     return result
+
+
+def _declared_settings(settings: BaseSettings) -> frozenset[str]:
+    """The credential settings of the providers *settings* declare (``APIGW_PROVIDER_MODULES``,
+    ``APIGW_PROVIDERS``): known too. Empty when those are invalid (reported when parsed)."""
+    try:
+        specs, _, _ = _read_providers(settings)
+    except ConfigError:
+        return frozenset()
+    return frozenset(c.setting for spec in specs.values() for c in spec.credentials)
 
 
 def _warn_unknown_settings(settings: BaseSettings) -> None:
@@ -445,39 +458,70 @@ def _retrieve_when_done(error: ConfigError) -> None:
     task.add_done_callback(retrieve)
 
 
-def _sandbox_credentials() -> dict[str, dict[str, str]]:
-    """Credentials the sandbox accepts (they open nothing real)."""
-    from scrapy_apigw.sandbox import config
+def _read_providers(
+    settings: BaseSettings,
+) -> tuple[dict[str, ProviderSpec], dict[str, ProviderConfig], dict[str, Mapping[str, Any]]]:
+    """The provider declarations, the registry and each provider's options.
 
-    return {
-        "spotify": {
-            "client_id": config.DEFAULT_SPOTIFY_CLIENT_ID,
-            "client_secret": config.DEFAULT_SPOTIFY_CLIENT_SECRET,
-        },
-        "musicbrainz": {"user_agent": SANDBOX_USER_AGENT},
-        "discogs": {"token": config.DEFAULT_DISCOGS_TOKEN},
-        "lastfm": {"api_key": config.DEFAULT_LASTFM_API_KEY},
-    }
+    Specs: the package's, then ``APIGW_PROVIDER_MODULES``'s, then the entries of
+    ``APIGW_PROVIDERS`` that declare a ``client``, ``credentials`` or ``auth``. The registry:
+    the specs' defaults with ``APIGW_PROVIDERS`` applied, then each spec's ``configure``.
+    """
+    modules: list[str] = read(settings, "APIGW_PROVIDER_MODULES", v.text_list, [])
+    specs = load_specs(modules)
+    overrides: dict[Any, Any] = read(settings, "APIGW_PROVIDERS", v.mapping, {})
+    providers = build_registry(overrides, defaults={n: s.config for n, s in specs.items()})
+    for name, values in overrides.items():
+        if isinstance(values, Mapping) and name in providers and SPEC_KEYS & set(values):
+            specs[name] = spec_from_settings(name, providers[name], values, specs.get(name))
+    options: dict[str, Mapping[str, Any]] = {}
+    for name, spec in specs.items():
+        if spec.options is not None:
+            options[name] = spec.options(settings)
+        if spec.configure is not None and name in providers:
+            providers[name] = spec.configure(providers[name], options.get(name, {}))
+    return specs, providers, options
+
+
+def _read_field_sources(
+    settings: BaseSettings, providers: Mapping[str, Any]
+) -> dict[str, tuple[str, ...]]:
+    """``APIGW_FIELD_SOURCES``: output field -> provider names (each a known provider)."""
+    given: dict[Any, Any] = read(settings, "APIGW_FIELD_SOURCES", v.mapping, {})
+    result: dict[str, tuple[str, ...]] = {}
+    for name, sources in given.items():
+        where = v.item("APIGW_FIELD_SOURCES", name)
+        if not isinstance(name, str) or not name:
+            raise v.invalid(where, sources, "a field name must be a non-empty string")
+        order = tuple(dict.fromkeys(v.text_list(where, sources)))
+        for provider in order:
+            if provider not in providers:
+                raise v.invalid(
+                    where, list(order), f"unknown provider {provider!r}; known: {sorted(providers)}"
+                )
+        result[name] = order
+    return result
 
 
 def _read_credentials(
-    settings: BaseSettings, env: Mapping[str, str], sandbox: bool
+    settings: BaseSettings,
+    env: Mapping[str, str],
+    sandbox: bool,
+    specs: Mapping[str, ProviderSpec] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    defaults = _sandbox_credentials() if sandbox else {}
     result: dict[str, dict[str, Any]] = {}
-    for provider, fields in CREDENTIALS.items():
+    for provider, spec in (specs if specs is not None else load_specs()).items():
         values: dict[str, Any] = {}
-        for name, env_name in fields.items():
-            value = read(settings, f"APIGW_{env_name}", v.credential, None)
+        for credential in spec.credentials:
+            value = read(settings, credential.setting, v.credential, None)
             if not value:
                 # In sandbox mode real credentials from the environment are never sent anywhere.
-                value = defaults.get(provider, {}).get(name) if sandbox else env.get(env_name)
+                value = credential.sandbox if sandbox else env.get(credential.env)
             if not value:
                 continue
-            # The MusicBrainz User-Agent is an identity, not a secret; everything else is.
-            values[name] = value if name == "user_agent" else Secret(value)
+            values[credential.name] = Secret(value) if credential.secret else value
         result[provider] = values
-    if not sandbox and not result["musicbrainz"]:
+    if not sandbox and "musicbrainz" in result and not result["musicbrainz"]:
         # An APIGW_USER_AGENT that names an application and a contact suits MusicBrainz too.
         agent = read(settings, "APIGW_USER_AGENT", v.optional(v.text), None)
         if agent and user_agent_problem(agent) is None:

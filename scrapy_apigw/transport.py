@@ -52,17 +52,10 @@ from scrapy_apigw.exceptions import (
     ProviderUnavailable,
 )
 from scrapy_apigw.gateway import Gateway, ProviderState
-from scrapy_apigw.providers.auth import (
-    Auth,
-    ClientCredentialsAuth,
-    HeaderAuth,
-    NoAuth,
-    QueryKeyAuth,
-    UserAgentAuth,
-    granted_token,
-)
+from scrapy_apigw.providers.auth import Auth, NoAuth, granted_token
 from scrapy_apigw.providers.base import ANSWER_KINDS, ApiAnswer, ApiCall
 from scrapy_apigw.providers.clients import batch_rules_for
+from scrapy_apigw.providers.spec import AuthContext
 from scrapy_apigw.secrets import credentials_verifier, redact_url, verifies
 
 if TYPE_CHECKING:
@@ -155,7 +148,7 @@ class Transport:
         self._pool: Any = None
         self._client: Any = None
         self.batch_rules: dict[str, dict[str, BatchRule]] = {
-            name: {rule.data_type: rule for rule in batch_rules_for(name)}
+            name: {rule.data_type: rule for rule in batch_rules_for(name, self.settings.specs)}
             for name in gateway.states
         }
         self.batcher = Batcher(
@@ -609,21 +602,17 @@ class Transport:
     # -- auth -------------------------------------------------------------------------------
 
     def _build_auth(self, state: ProviderState) -> Auth:
+        """The provider's auth, as its spec builds it (``ProviderSpec.auth``) from its
+        credentials; :class:`NoAuth` when it declares none or a credential is missing (the
+        pipeline skips such a provider)."""
+        spec = self.settings.specs.get(state.name)
         creds = self.settings.credentials.get(state.name, {})
-        if state.name == "spotify" and creds.get("client_id") and creds.get("client_secret"):
-            return ClientCredentialsAuth(
-                creds["client_id"],
-                creds["client_secret"],
-                self._token_poster(state),
-                self.gateway.clock,
-            )
-        if state.name == "musicbrainz" and creds.get("user_agent"):
-            return UserAgentAuth(str(creds["user_agent"]))
-        if state.name == "discogs" and creds.get("token"):
-            return HeaderAuth("Authorization", "Discogs token={secret}", creds["token"])
-        if state.name == "lastfm" and creds.get("api_key"):
-            return QueryKeyAuth("api_key", creds["api_key"])
-        return NoAuth()
+        if spec is None or spec.auth is None:
+            return NoAuth()
+        if not all(creds.get(credential.name) for credential in spec.credentials):
+            return NoAuth()
+        context = AuthContext(state.name, self._token_poster(state), self.gateway.clock)
+        return spec.auth(creds, context)
 
     def _token_poster(
         self, state: ProviderState

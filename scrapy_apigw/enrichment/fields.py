@@ -5,8 +5,11 @@ from __future__ import annotations
 #: Input fields (names configurable with ``APIGW_INPUT_FIELDS``).
 INPUT_FIELDS = ("artist", "title", "spotify_id", "isrc")
 
-#: Output fields, each set only when a source answered. Types:
-#: ids are str except discogs_id (int, the release id); bpm, energy... loudness are float;
+#: Output fields, each set only when a source answered (docs/fields.md lists each one's sources
+#: and their priority, ``APIGW_FIELD_SOURCES``). Types:
+#: ids are str except discogs_id and beatport_id (int); bpm, energy... loudness are float;
+#: genre, sub_genre, mix_name are str (Beatport); acousticbrainz_highlevel is
+#: dict[str, {"value": str, "probability": float}];
 #: time_signature, spotify_popularity, lastfm_playcount, lastfm_listeners are int;
 #: lastfm_tags is list[str];
 #: enrichment_sources is list[str] (providers that answered, in waterfall order);
@@ -23,6 +26,7 @@ OUTPUT_FIELDS = (
     "isrc",
     "musicbrainz_id",
     "discogs_id",
+    "beatport_id",
     "bpm",
     "key",
     "camelot_key",
@@ -35,6 +39,10 @@ OUTPUT_FIELDS = (
     "speechiness",
     "loudness",
     "time_signature",
+    "acousticbrainz_highlevel",
+    "genre",
+    "sub_genre",
+    "mix_name",
     "label",
     "catalog_number",
     "release_date",

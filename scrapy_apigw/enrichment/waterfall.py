@@ -84,6 +84,9 @@ class Waterfall:
             ``fetch(call, run=run)`` when :meth:`enrich` is given a run.
         min_confidence: ``APIGW_MIN_MATCH_CONFIDENCE`` (0..1): the clients take no candidate
             below it.
+        field_sources: ``APIGW_FIELD_SOURCES``: output field -> providers in priority order
+            (see :func:`merge_fields`); empty: every field from the first provider of the
+            waterfall that gave it.
     """
 
     def __init__(
@@ -91,10 +94,12 @@ class Waterfall:
         clients: Sequence[ProviderClient],
         fetch: Callable[..., Awaitable[ApiAnswer]],
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        field_sources: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.clients = list(clients)
         self.fetch = fetch
         self.min_confidence = min_confidence
+        self.field_sources = dict(field_sources or {})
 
     async def enrich(self, track: TrackContext, run: ItemRun | None = None) -> Enrichment:
         """Enrich *track*; never raises (a provider's failure becomes its ``failed`` result).
@@ -130,7 +135,6 @@ class Waterfall:
             unfinished: when given, the reason of every client without a result (``failed``),
                 e.g. ``"interrupted"``; else clients without one are left out.
         """
-        merged: dict[str, Any] = {}
         final: dict[str, ProviderResult] = {}
         conflicts, withheld = cross_check(
             {c.name: results[c.name] for c in self.clients if c.name in results}
@@ -155,9 +159,7 @@ class Waterfall:
                     evidence=result.evidence,
                 )
             final[client.name] = result
-            for name, value in result.fields.items():
-                if value is not None and name not in merged:
-                    merged[name] = value
+        merged = merge_fields(final, self.field_sources)
         return Enrichment(status_of(final.values()), merged, final, conflicts, matches)
 
     async def _run(
@@ -188,6 +190,38 @@ class Waterfall:
             # item: the item still reaches the feed, marked with the reason.
             logger.exception("apigw: %s client failed on a track", client.name)
             return ProviderResult("failed", reason=f"internal error: {type(exc).__name__}")
+
+
+#: Fields that come as a group from one source: ``camelot_key`` is the Camelot code of ``key``,
+#: so it takes ``key``'s priority unless ``APIGW_FIELD_SOURCES`` names its own.
+FOLLOWS = {"camelot_key": "key"}
+
+
+def merge_fields(
+    results: Mapping[str, ProviderResult], field_sources: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
+    """The output fields of *results* (provider -> result, in waterfall order).
+
+    Each field comes from the first provider that gave it (a value other than None) in its
+    priority order: the providers *field_sources* lists for it (``APIGW_FIELD_SOURCES``, e.g.
+    ``{"bpm": ["beatport", "spotify"]}``), then the others in waterfall order. Without an
+    entry, the waterfall order alone (first source wins): the order before the setting
+    existed. ``camelot_key`` follows ``key`` (:data:`FOLLOWS`).
+    """
+    merged: dict[str, Any] = {}
+    for result in results.values():
+        for name, value in result.fields.items():
+            if value is not None and name not in merged:
+                merged[name] = value
+    for name in {*field_sources, *(f for f, lead in FOLLOWS.items() if lead in field_sources)}:
+        order = field_sources.get(name) or field_sources.get(FOLLOWS.get(name, ""), ())
+        for provider in (*order, *(p for p in results if p not in order)):
+            found = results.get(provider)
+            value = found.fields.get(name) if found is not None else None
+            if value is not None:
+                merged[name] = value
+                break
+    return merged
 
 
 def status_of(results: Iterable[ProviderResult]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -73,6 +73,24 @@ class HeaderAuth(NoAuth):
         headers[self.name] = self.template.format(secret=self._secret.reveal())
 
 
+class TemplateHeaderAuth(NoAuth):
+    """A header built from several credentials: *template* names them, e.g.
+    ``"Bearer {token}"`` or ``"Key {key}, secret={secret}"`` (a provider declared in
+    ``APIGW_PROVIDERS``); the values are revealed only here."""
+
+    def __init__(self, name: str, template: str, credentials: Mapping[str, Any]) -> None:
+        self.name = name
+        self.template = template
+        self._credentials = dict(credentials)
+
+    async def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
+        values = {
+            key: value.reveal() if isinstance(value, Secret) else str(value)
+            for key, value in self._credentials.items()
+        }
+        headers[self.name] = self.template.format(**values)
+
+
 class QueryKeyAuth(NoAuth):
     """A key in the query string, e.g. Last.fm's ``api_key``."""
 
@@ -127,8 +145,14 @@ class ClientCredentialsAuth:
     refreshable = True
 
     def __init__(
-        self, client_id: Secret, client_secret: Secret, post: TokenPoster, clock: Clock
+        self,
+        client_id: Secret,
+        client_secret: Secret,
+        post: TokenPoster,
+        clock: Clock,
+        provider: str = "spotify",
     ) -> None:
+        self.provider = provider
         self._client_id = client_id
         self._client_secret = client_secret
         self._post = post
@@ -165,7 +189,7 @@ class ClientCredentialsAuth:
             shared = (
                 exc
                 if isinstance(exc, Exception)
-                else ProviderUnavailable("spotify", "token request cancelled")
+                else ProviderUnavailable(self.provider, "token request cancelled")
             )
             waiters, self._waiters = self._waiters, None
             for waiter in waiters:
@@ -192,10 +216,17 @@ class ClientCredentialsAuth:
         if token is None:
             error = data.get("error") if isinstance(data, dict) else None
             raise AuthError(
-                "spotify", f"token request refused (HTTP {status}, {error or 'no token'})"
+                self.provider, f"token request refused (HTTP {status}, {error or 'no token'})"
             )
-        lifetime = float(data.get("expires_in") or 3600)
+        return self._keep(token, data)
+
+    def _keep(self, token: str, data: dict[str, Any]) -> Secret:
+        """Keep a granted *token* until shortly before it expires (``expires_in``, seconds)."""
+        try:
+            lifetime = float(data.get("expires_in") or 3600)
+        except (TypeError, ValueError):
+            lifetime = 3600.0
         self._token = Secret(token)
         self._refresh_at = self._clock() + lifetime - min(60.0, lifetime * 0.1)
-        logger.debug("apigw: spotify token obtained, valid %.0f s", lifetime)
+        logger.debug("apigw: %s token obtained, valid %.0f s", self.provider, lifetime)
         return self._token

@@ -42,6 +42,7 @@ from scrapy_apigw.core.matching import (
 )
 from scrapy_apigw.core.outcome import Outcome, classify_status
 from scrapy_apigw.core.scraped import search_title
+from scrapy_apigw.providers.auth import HeaderAuth
 from scrapy_apigw.providers.base import (
     ApiCall,
     Fetch,
@@ -52,9 +53,12 @@ from scrapy_apigw.providers.base import (
     listed,
     match_of,
 )
+from scrapy_apigw.providers.registry import DAY, ProviderConfig
+from scrapy_apigw.providers.spec import Credential, ProviderSpec
 
 __all__ = [
     "MAX_RELEASE_LOOKUPS",
+    "PROVIDER",
     "SAVED_RELEASE",
     "SHAPES",
     "DiscogsClient",
@@ -460,3 +464,32 @@ class DiscogsClient:
             named = fuzz.token_set_ratio(wanted, normalize(release_title)) >= NAMED_AFTER_TRACK
             ranked.append((-round(score), -int(named), _year(result.get("year")), index, result))
         return [entry[-1] for entry in sorted(ranked, key=lambda entry: entry[:4])]
+
+
+# -- the provider declaration (scrapy_apigw.providers.spec) --------------------------------------
+
+#: Discogs: PROVIDERS.md section 0 (1 req/s, burst 1, breaker 5 / 60 s / 2; releases cached 60
+#: days), plus 60 requests per moving 60 s window (authenticated); X-Discogs-Ratelimit may
+#: lower it.
+PROVIDER = ProviderSpec(
+    name="discogs",
+    config=ProviderConfig(
+        name="discogs",
+        base_url="https://api.discogs.com",
+        domains=("api.discogs.com",),
+        rate=1,
+        burst=1,
+        window_limit=60,
+        window=60.0,
+        failure_threshold=5,
+        open_timeout=60,
+        success_threshold=2,
+        cache_ttl={"release": 60 * DAY, "search": 30 * DAY},
+    ),
+    client=lambda ctx: DiscogsClient(),
+    # The sandbox's value: scrapy_apigw.sandbox.config.DEFAULT_DISCOGS_TOKEN.
+    credentials=(Credential("token", "DISCOGS_TOKEN", sandbox="sandbox-discogs-token"),),
+    auth=lambda creds, ctx: HeaderAuth("Authorization", "Discogs token={secret}", creds["token"]),
+    sandbox_path="/discogs",
+    quota_header="x-discogs-ratelimit",
+)

@@ -25,6 +25,7 @@ from scrapy_apigw.core.confidence import Candidate, confidence
 from scrapy_apigw.core.matching import primary_artist
 from scrapy_apigw.core.outcome import Outcome, classify_status
 from scrapy_apigw.core.scraped import search_title
+from scrapy_apigw.providers.auth import QueryKeyAuth
 from scrapy_apigw.providers.base import (
     ApiAnswer,
     ApiCall,
@@ -36,10 +37,13 @@ from scrapy_apigw.providers.base import (
     match_of,
     wanted_of,
 )
+from scrapy_apigw.providers.registry import DAY, ProviderConfig
+from scrapy_apigw.providers.spec import Credential, ProviderSpec
 
 __all__ = [
     "ERROR_OUTCOMES",
     "MAX_QUERY_VALUE",
+    "PROVIDER",
     "SAVED_TOP_TAGS",
     "SHAPES",
     "STUB_MAX_LISTENERS",
@@ -305,3 +309,27 @@ class LastFmClient:
     def _call(self, method: str, identity: tuple[tuple[str, str], ...], data_type: str) -> ApiCall:
         params = (("method", method), *identity, ("format", "json"))
         return ApiCall(provider=self.name, data_type=data_type, path="/", params=params)
+
+
+# -- the provider declaration (scrapy_apigw.providers.spec) --------------------------------------
+
+#: Last.fm: PROVIDERS.md section 0 (5 req/s, burst 5, breaker 5 / 60 s / 2; tags cached 14 days).
+PROVIDER = ProviderSpec(
+    name="lastfm",
+    config=ProviderConfig(
+        name="lastfm",
+        base_url="https://ws.audioscrobbler.com/2.0",
+        domains=("ws.audioscrobbler.com",),
+        rate=5,
+        burst=5,
+        failure_threshold=5,
+        open_timeout=60,
+        success_threshold=2,
+        cache_ttl={"tags": 14 * DAY, "info": 14 * DAY},
+    ),
+    client=lambda ctx: LastFmClient(),
+    # The sandbox's value: scrapy_apigw.sandbox.config.DEFAULT_LASTFM_API_KEY.
+    credentials=(Credential("api_key", "LASTFM_API_KEY", sandbox="sandbox-lastfm-key"),),
+    auth=lambda creds, ctx: QueryKeyAuth("api_key", creds["api_key"]),
+    sandbox_path="/lastfm/2.0",
+)

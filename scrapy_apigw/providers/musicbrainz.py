@@ -12,15 +12,18 @@ Calls (paths relative to ``https://musicbrainz.org/ws/2``; the transport adds th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from scrapy_apigw import __version__
 from scrapy_apigw.batching import BatchRule
 from scrapy_apigw.core.confidence import Candidate, best_candidate, note_tags
 from scrapy_apigw.core.lucene import build_query
 from scrapy_apigw.core.matching import normalize_isrc, primary_artist
 from scrapy_apigw.core.outcome import Outcome, classify_status
 from scrapy_apigw.core.scraped import search_title
+from scrapy_apigw.core.useragent import user_agent_problem
+from scrapy_apigw.providers.auth import UserAgentAuth
 from scrapy_apigw.providers.base import (
     ApiAnswer,
     ApiCall,
@@ -33,8 +36,18 @@ from scrapy_apigw.providers.base import (
     match_of,
     wanted_of,
 )
+from scrapy_apigw.providers.registry import DAY, ProviderConfig
+from scrapy_apigw.providers.spec import Credential, ProviderSpec
 
-__all__ = ["BATCH_RULES", "RATE_LIMIT_MESSAGE", "SHAPES", "MusicBrainzClient"]
+__all__ = [
+    "BATCH_RULES",
+    "PROVIDER",
+    "RATE_LIMIT_MESSAGE",
+    "SANDBOX_USER_AGENT",
+    "SHAPES",
+    "MusicBrainzClient",
+    "user_agent_refusal",
+]
 
 #: Part of the 503 body MusicBrainz sends when a client goes over 1 request/s (AzuraCast#3705,
 #: mixxx#14215): ``{"error": "Your requests are exceeding the allowable rate limit. ..."}``.
@@ -339,4 +352,62 @@ def _split_isrc_batch(answer: ApiAnswer, calls: Sequence[ApiCall]) -> list[ApiAn
 #: ISRC lookups (``/isrc/{ISRC}``) batched as one recording search per 25 ISRCs.
 BATCH_RULES: tuple[BatchRule, ...] = (
     BatchRule("isrc", MAX_ISRCS, _build_isrc_batch, _split_isrc_batch),
+)
+
+
+# -- the provider declaration (scrapy_apigw.providers.spec) --------------------------------------
+
+#: The User-Agent sent to the sandbox's MusicBrainz (it names an application and a contact).
+SANDBOX_USER_AGENT = f"scrapy-apigw-sandbox/{__version__} ( sandbox@example.invalid )"
+
+
+def user_agent_refusal(credentials: Mapping[str, Any]) -> str | None:
+    """Why MusicBrainz would refuse the configured User-Agent; None when fine or missing.
+
+    It must name the application and a contact, ``App/1.0 ( contact@example.org )``; a
+    library's default (``python-requests``, Scrapy's) or one without an e-mail or URL
+    (``scrapy-apigw/<version>``) is anonymous, throttled or blocked (PROVIDERS.md section 2;
+    :func:`~scrapy_apigw.core.useragent.user_agent_problem`). Missing is reported elsewhere
+    (missing credentials).
+    """
+    agent = credentials.get("user_agent")
+    problem = user_agent_problem(None if agent is None else str(agent))
+    if problem is None or problem == "missing":
+        return None
+    return (
+        f"APIGW_MUSICBRAINZ_USER_AGENT = {str(agent)!r}: {problem} User-Agent; MusicBrainz "
+        "throttles or blocks anonymous clients: name your application and a contact, e.g. "
+        "'MyCrawler/1.0 ( me@example.org )' (or set such an APIGW_USER_AGENT)"
+    )
+
+
+#: MusicBrainz: PROVIDERS.md section 0 (1 req/s, burst 1, breaker 3 / 60 s / 2; ISRC lookups
+#: cached 90 days). It signals "too fast" with a 503 whose body says so
+#: (musicbrainz.org/doc/MusicBrainz_API/Rate_Limiting); its classifier reads that body. Listing
+#: 503 in ``rate_limit_statuses`` would make every 503 (maintenance, an nginx error page) a rate
+#: limit that never opens the breaker.
+PROVIDER = ProviderSpec(
+    name="musicbrainz",
+    config=ProviderConfig(
+        name="musicbrainz",
+        base_url="https://musicbrainz.org/ws/2",
+        domains=("musicbrainz.org",),
+        rate=1,
+        burst=1,
+        failure_threshold=3,
+        open_timeout=60,
+        success_threshold=2,
+        cache_ttl={"isrc": 90 * DAY, "search": 30 * DAY, "recording": 90 * DAY},
+    ),
+    client=lambda ctx: MusicBrainzClient(),
+    # An identity, not a secret.
+    credentials=(
+        Credential(
+            "user_agent", "MUSICBRAINZ_USER_AGENT", secret=False, sandbox=SANDBOX_USER_AGENT
+        ),
+    ),
+    auth=lambda creds, ctx: UserAgentAuth(str(creds["user_agent"])),
+    credential_problem=user_agent_refusal,
+    batch_rules=BATCH_RULES,
+    sandbox_path="/musicbrainz/ws/2",
 )

@@ -183,99 +183,44 @@ FIELD_READERS: dict[str, v.Reader[Any]] = {
 }
 
 
-DEFAULT_PROVIDERS: dict[str, ProviderConfig] = {
-    "spotify": ProviderConfig(
-        name="spotify",
-        base_url="https://api.spotify.com/v1",
-        token_url="https://accounts.spotify.com/api/token",
-        domains=("api.spotify.com", "accounts.spotify.com"),
-        rate=10,
-        burst=20,
-        failure_threshold=10,
-        open_timeout=120,
-        success_threshold=2,
-        cache_ttl={"track": 30 * DAY, "search": 7 * DAY, "audio_features": 90 * DAY},
-    ),
-    "musicbrainz": ProviderConfig(
-        name="musicbrainz",
-        base_url="https://musicbrainz.org/ws/2",
-        domains=("musicbrainz.org",),
-        rate=1,
-        burst=1,
-        failure_threshold=3,
-        open_timeout=60,
-        success_threshold=2,
-        # MusicBrainz signals "too fast" with a 503 whose body says so (musicbrainz.org/doc/...
-        # /Rate_Limiting); its classifier reads that body. Listing 503 here would make every 503
-        # (maintenance, an nginx error page) a rate limit that never opens the breaker.
-        cache_ttl={"isrc": 90 * DAY, "search": 30 * DAY, "recording": 90 * DAY},
-    ),
-    "lastfm": ProviderConfig(
-        name="lastfm",
-        base_url="https://ws.audioscrobbler.com/2.0",
-        domains=("ws.audioscrobbler.com",),
-        rate=5,
-        burst=5,
-        failure_threshold=5,
-        open_timeout=60,
-        success_threshold=2,
-        cache_ttl={"tags": 14 * DAY, "info": 14 * DAY},
-    ),
-    "beatport": ProviderConfig(
-        name="beatport",
-        base_url="https://api.beatport.com/v4",
-        token_url="https://api.beatport.com/v4/auth/o/token/",
-        domains=("api.beatport.com",),
-        rate=2,
-        burst=2,
-        failure_threshold=5,
-        open_timeout=90,
-        success_threshold=2,
-        cache_ttl={"track": 60 * DAY, "search": 60 * DAY},
-    ),
-    "discogs": ProviderConfig(
-        name="discogs",
-        base_url="https://api.discogs.com",
-        domains=("api.discogs.com",),
-        rate=1,
-        burst=1,
-        # 60 requests per moving 60 s window (authenticated); X-Discogs-Ratelimit may lower it.
-        window_limit=60,
-        window=60.0,
-        failure_threshold=5,
-        open_timeout=60,
-        success_threshold=2,
-        cache_ttl={"release": 60 * DAY, "search": 30 * DAY},
-    ),
-    "acousticbrainz": ProviderConfig(
-        name="acousticbrainz",
-        base_url="https://acousticbrainz.org/api/v1",
-        domains=("acousticbrainz.org",),
-        rate=5,
-        burst=5,
-        failure_threshold=5,
-        open_timeout=60,
-        success_threshold=2,
-        cache_ttl={"features": 90 * DAY},
-    ),
-}
+def default_providers() -> dict[str, ProviderConfig]:
+    """The defaults of every provider shipped with the package, by name: each provider
+    module's ``PROVIDER.config`` (:mod:`scrapy_apigw.providers.spec`)."""
+    from scrapy_apigw.providers.spec import load_specs
+
+    return {name: spec.config for name, spec in load_specs().items()}
+
+
+def __getattr__(name: str) -> Any:
+    # ``DEFAULT_PROVIDERS`` is read from the provider modules on first use: they import this
+    # module for ProviderConfig, so it cannot be built while this module loads.
+    if name == "DEFAULT_PROVIDERS":
+        return default_providers()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_registry(
     overrides: Mapping[str, Mapping[str, Any] | None] | None = None,
     setting: str = "APIGW_PROVIDERS",
+    defaults: Mapping[str, ProviderConfig] | None = None,
 ) -> dict[str, ProviderConfig]:
-    """Merge user *overrides* (the ``APIGW_PROVIDERS`` setting) into the defaults.
+    """Merge user *overrides* (the ``APIGW_PROVIDERS`` setting) into *defaults* (default:
+    :func:`default_providers`).
 
     A key naming an unknown provider adds one (``base_url`` is then required). A value of
-    ``None`` removes a provider.
+    ``None`` removes a provider. The keys that declare a provider (``client``,
+    ``credentials``, ``auth``: :data:`scrapy_apigw.providers.spec.SPEC_KEYS`) are not
+    :class:`ProviderConfig` fields and are left out here (see
+    :func:`scrapy_apigw.providers.spec.spec_from_settings`).
 
     Raises:
         ConfigError: *overrides* or one of its values is not a dict (or its JSON), or names an
             unknown field, or has an invalid value; the message names the setting, the provider,
             the field and the value.
     """
-    registry = dict(DEFAULT_PROVIDERS)
+    from scrapy_apigw.providers.spec import SPEC_KEYS
+
+    registry = dict(default_providers() if defaults is None else defaults)
     for name, values in v.mapping(setting, overrides or {}).items():
         where = v.item(setting, name)
         if values is None:
@@ -285,6 +230,7 @@ def build_registry(
             raise invalid(where, values, "a provider name must be a non-empty string")
         if not isinstance(values, Mapping):
             raise invalid(where, values, "expected a dict of field -> value, or None to remove it")
+        values = {key: value for key, value in values.items() if key not in SPEC_KEYS}
         if name in registry:
             registry[name] = registry[name].with_overrides(values, setting)
         else:

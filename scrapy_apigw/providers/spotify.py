@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from scrapy_apigw.batching import BatchRule
@@ -29,6 +29,7 @@ from scrapy_apigw.core.confidence import Candidate, Wanted, best_candidate
 from scrapy_apigw.core.matching import normalize_isrc, primary_artist
 from scrapy_apigw.core.outcome import Outcome, classify_status
 from scrapy_apigw.core.scraped import search_title
+from scrapy_apigw.providers.auth import Auth, ClientCredentialsAuth
 from scrapy_apigw.providers.base import (
     ApiAnswer,
     ApiCall,
@@ -41,8 +42,17 @@ from scrapy_apigw.providers.base import (
     match_of,
     wanted_of,
 )
+from scrapy_apigw.providers.registry import DAY, ProviderConfig
+from scrapy_apigw.providers.spec import AuthContext, Credential, ProviderSpec
 
-__all__ = ["BATCH_RULES", "MAX_SEARCH_LIMIT", "SHAPES", "SpotifyClient", "is_spotify_id"]
+__all__ = [
+    "BATCH_RULES",
+    "MAX_SEARCH_LIMIT",
+    "PROVIDER",
+    "SHAPES",
+    "SpotifyClient",
+    "is_spotify_id",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -405,4 +415,43 @@ BATCH_RULES: tuple[BatchRule, ...] = (
         _batch_builder("/audio-features", "audio_features_batch"),
         _batch_splitter("audio_features"),
     ),
+)
+
+
+# -- the provider declaration (scrapy_apigw.providers.spec) --------------------------------------
+
+
+def _auth(creds: Mapping[str, Any], ctx: AuthContext) -> Auth:
+    """OAuth 2 client credentials (PROVIDERS.md section 1), refreshed before expiry."""
+    return ClientCredentialsAuth(
+        creds["client_id"], creds["client_secret"], ctx.post, ctx.clock, ctx.provider
+    )
+
+
+#: Spotify: PROVIDERS.md section 0 (10 req/s, burst 20, breaker 10 / 120 s / 2; TTLs track
+#: 30 days, search 7 days, audio features 90 days).
+PROVIDER = ProviderSpec(
+    name="spotify",
+    config=ProviderConfig(
+        name="spotify",
+        base_url="https://api.spotify.com/v1",
+        token_url="https://accounts.spotify.com/api/token",
+        domains=("api.spotify.com", "accounts.spotify.com"),
+        rate=10,
+        burst=20,
+        failure_threshold=10,
+        open_timeout=120,
+        success_threshold=2,
+        cache_ttl={"track": 30 * DAY, "search": 7 * DAY, "audio_features": 90 * DAY},
+    ),
+    client=lambda ctx: SpotifyClient(),
+    credentials=(
+        # The sandbox's values: scrapy_apigw.sandbox.config.DEFAULT_SPOTIFY_CLIENT_*.
+        Credential("client_id", "SPOTIFY_CLIENT_ID", sandbox="sandbox-client-id"),
+        Credential("client_secret", "SPOTIFY_CLIENT_SECRET", sandbox="sandbox-client-secret"),
+    ),
+    auth=_auth,
+    batch_rules=BATCH_RULES,
+    sandbox_path="/spotify/v1",
+    sandbox_token_path="/spotify/accounts/api/token",
 )

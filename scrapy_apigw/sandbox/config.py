@@ -8,6 +8,8 @@ from typing import Literal
 
 __all__ = [
     "BASE_PATHS",
+    "DEFAULT_BEATPORT_API_KEY",
+    "DEFAULT_BEATPORT_API_SECRET",
     "DEFAULT_DISCOGS_CONSUMER_KEY",
     "DEFAULT_DISCOGS_CONSUMER_SECRET",
     "DEFAULT_DISCOGS_TOKEN",
@@ -24,6 +26,8 @@ DEFAULT_DISCOGS_TOKEN = "sandbox-discogs-token"
 DEFAULT_DISCOGS_CONSUMER_KEY = "sandbox-discogs-key"
 DEFAULT_DISCOGS_CONSUMER_SECRET = "sandbox-discogs-secret"
 DEFAULT_LASTFM_API_KEY = "sandbox-lastfm-key"
+DEFAULT_BEATPORT_API_KEY = "sandbox-beatport-key"
+DEFAULT_BEATPORT_API_SECRET = "sandbox-beatport-secret"
 
 #: Where each imitated provider lives under the sandbox's base URL (the client's sandbox
 #: routing reads this too).
@@ -33,6 +37,8 @@ BASE_PATHS = {
     "musicbrainz": "/musicbrainz/ws/2",
     "discogs": "/discogs",
     "lastfm": "/lastfm/2.0",
+    "beatport": "/beatport/v4",
+    "beatport_token": "/beatport/v4/auth/o/token/",
     "acousticbrainz": "/acousticbrainz/api/v1",
     "site": "/site/",
 }
@@ -68,6 +74,9 @@ class SandboxConfig:
         discogs_token: accepted personal access token.
         discogs_consumer_key, discogs_consumer_secret: accepted consumer key and secret.
         lastfm_api_key: accepted API key.
+        beatport_client_id, beatport_client_secret: accepted Beatport partner client.
+        beatport_token_ttl: Beatport access-token lifetime reported in ``expires_in``, seconds
+            (36000 seen, PROVIDERS.md section 5a); it really lives ``beatport_token_ttl / speed``.
         spotify_batch: ``"allowed"`` serves ``/v1/tracks?ids=`` and ``/v1/audio-features?ids=``;
             ``"forbidden"`` answers them 403 ``{"error":{"status":403,"message":"Forbidden"}}``
             like a development-mode app created after 2026-02-11 (single lookups still work).
@@ -107,6 +116,9 @@ class SandboxConfig:
     discogs_consumer_key: str = DEFAULT_DISCOGS_CONSUMER_KEY
     discogs_consumer_secret: str = DEFAULT_DISCOGS_CONSUMER_SECRET
     lastfm_api_key: str = DEFAULT_LASTFM_API_KEY
+    beatport_client_id: str = DEFAULT_BEATPORT_API_KEY
+    beatport_client_secret: str = DEFAULT_BEATPORT_API_SECRET
+    beatport_token_ttl: float = 36000.0
     spotify_batch: Literal["allowed", "forbidden"] = "allowed"
     spotify_rate_limit_body: Literal["rate", "quota"] = "rate"
     musicbrainz_generic_ua: Literal["throttled", "blocked", "allowed"] = "throttled"
@@ -135,6 +147,10 @@ class SandboxConfig:
             share = getattr(self, name)
             if not (isinstance(share, (int, float)) and 0.0 <= share <= 1.0):
                 problems.append(f"{name} must be a share in 0..1, got {share!r}")
+        if not self.beatport_token_ttl > 0:
+            problems.append(
+                f"beatport_token_ttl must be > 0 seconds, got {self.beatport_token_ttl!r}"
+            )
         if not self.token_ttl > 0:
             problems.append(f"token_ttl must be > 0 seconds, got {self.token_ttl!r}")
         if problems:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote
 
 from scrapy_apigw.sandbox.acousticbrainz import AcousticBrainz
 from scrapy_apigw.sandbox.admin import Admin
+from scrapy_apigw.sandbox.beatport import Beatport
 from scrapy_apigw.sandbox.catalog import Catalog
 from scrapy_apigw.sandbox.config import SandboxConfig
 from scrapy_apigw.sandbox.discogs import Discogs
@@ -79,6 +80,7 @@ class Dispatcher:
             MusicBrainz(self.catalog, config.speed, config.musicbrainz_generic_ua),
             Discogs(self.catalog, config),
             Lastfm(self.catalog, config),
+            Beatport(self.catalog, config),
             AcousticBrainz(),
             Site(self.catalog, config.messy_site),
         ]

@@ -29,7 +29,14 @@ from scrapy_apigw.core.outcome import Outcome
 from scrapy_apigw.core.payload import read_payload
 from scrapy_apigw.exceptions import ProviderUnavailable
 from scrapy_apigw.gateway import ProviderState
-from scrapy_apigw.providers import discogs, lastfm, musicbrainz, spotify
+from scrapy_apigw.providers import (
+    acousticbrainz,
+    beatport,
+    discogs,
+    lastfm,
+    musicbrainz,
+    spotify,
+)
 from scrapy_apigw.providers.base import ANSWER_KINDS, ApiAnswer, ApiCall, TrackContext, require
 from scrapy_apigw.providers.clients import CLIENT_CLASSES, build_client
 from scrapy_apigw.providers.registry import DEFAULT_PROVIDERS
@@ -116,6 +123,31 @@ DISCOGS_RELEASE = obj(
     tracklist=listing(obj(title=NAMES, type_=st.just("index"), sub_tracks=listing(DISCOGS_TRACK))),
 )
 LASTFM_TAG = obj(name=NAMES, count=st.integers(0, 100) | st.just("100"))
+BEATPORT_TRACK = obj(
+    id=st.integers(-1, 10**8),
+    name=NAMES,
+    mix_name=st.just("Original Mix") | NAMES,
+    artists=listing(NAMED),
+    bpm=st.integers(-1, 300) | st.floats(),
+    key=obj(
+        name=st.sampled_from(["G Minor", "Eb Major", "F♯ minor", "H"]) | NAMES,
+        camelot_number=st.integers(-1, 14),
+        camelot_letter=st.sampled_from(["A", "B", "C"]),
+    ),
+    genre=NAMED,
+    sub_genre=NAMED,
+    isrc=st.just("GBAAA9900303"),
+    catalog_number=NAMES,
+    release=obj(label=NAMED, catalog_number=NAMES),
+)
+AB_DOCUMENT = obj(
+    rhythm=obj(bpm=st.floats() | st.integers()),
+    tonal=obj(key_key=st.sampled_from(["A", "Bb", "C#", "H"]) | NAMES,
+              key_scale=st.sampled_from(["major", "minor"]) | NAMES),
+    highlevel=st.dictionaries(
+        st.text(max_size=8), obj(value=NAMES, probability=st.floats()), max_size=3
+    ),
+)  # fmt: skip
 
 BODIES: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("spotify", "track"): SPOTIFY_TRACK,
@@ -130,6 +162,10 @@ BODIES: dict[tuple[str, str], st.SearchStrategy[Any]] = {
         error=st.integers(0, 30),
     ),
     ("lastfm", "tags"): obj(toptags=obj(tag=listing(LASTFM_TAG) | LASTFM_TAG)),
+    ("beatport", "search"): obj(tracks=listing(BEATPORT_TRACK)),
+    ("beatport", "track"): BEATPORT_TRACK,
+    ("acousticbrainz", "probe"): AB_DOCUMENT,
+    ("acousticbrainz", "features"): AB_DOCUMENT,
 }
 PROVIDERS = sorted(CLIENT_CLASSES)
 DATA_TYPES = {name: [t for p, t in BODIES if p == name] for name in PROVIDERS}
@@ -233,6 +269,11 @@ def test_parsing_helpers_never_raise(track: TrackContext, data: Any) -> None:
         if isinstance(recording, dict):
             assert all(isinstance(n, str) for n in musicbrainz._credits(recording))
             assert isinstance(musicbrainz._score(recording), int)
+    documents = data.draw(AB_DOCUMENT), data.draw(AB_DOCUMENT)
+    json.dumps(acousticbrainz.document_fields(*documents), allow_nan=False)
+    beatport_track = data.draw(BEATPORT_TRACK)
+    if isinstance(beatport_track, dict) and beatport._is_id(beatport_track.get("id")):
+        json.dumps(beatport.track_fields(beatport_track), allow_nan=False)
     release = data.draw(DISCOGS_RELEASE)
     if isinstance(release, dict) and require(release, "id", int) is None:
         json.dumps(discogs.release_fields(release), allow_nan=False)

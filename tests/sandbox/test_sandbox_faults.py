@@ -238,8 +238,10 @@ def read_all(sock: socket.socket) -> RawAnswer:
 
 def test_provider_ports_serve_only_their_provider(ported: SandboxProcess) -> None:
     hosts = ported.hosts()
-    assert set(hosts) == {"spotify", "musicbrainz", "discogs", "lastfm", "acousticbrainz", "site"}
-    assert len({urlsplit(url).port for url in hosts.values()} | {urlsplit(ported.url).port}) == 7
+    assert set(hosts) == {
+        "spotify", "musicbrainz", "discogs", "lastfm", "beatport", "acousticbrainz", "site"
+    }  # fmt: skip
+    assert len({urlsplit(url).port for url in hosts.values()} | {urlsplit(ported.url).port}) == 8
     own = read_all(raw_request(hosts["discogs"], RELEASE))
     assert own.split()[0].startswith("HTTP/1.1 200") and own.error is None
     assert json.loads(own.split()[1])["id"] == 2818492

@@ -417,8 +417,23 @@ def test_routing_to_the_sandbox_rewrites_urls_and_scales_time():
     assert routed.providers["discogs"].window == 6.0
     assert routed.providers["musicbrainz"].open_timeout == 6.0
     assert routed.providers["musicbrainz"].backoff_base == 0.1
-    # Beatport is not imitated by the sandbox: left as configured.
-    assert routed.providers["beatport"].base_url == "https://api.beatport.com/v4"
+    # Beatport is imitated by the sandbox (issue 9): routed, its token endpoint too.
+    assert routed.providers["beatport"].base_url == "http://127.0.0.1:9999/beatport/v4"
+    assert routed.providers["beatport"].token_url == (
+        "http://127.0.0.1:9999/beatport/v4/auth/o/token/"
+    )
+
+
+def test_routing_to_the_sandbox_leaves_a_provider_it_does_not_imitate_as_configured():
+    gw = parse(
+        {
+            "APIGW_SANDBOX": True,
+            "APIGW_PROVIDERS": {"deezer": {"base_url": "https://api.deezer.com", "rate": 8}},
+        }
+    )
+    routed = gw.routed_to_sandbox("http://127.0.0.1:9999")
+    assert routed.providers["deezer"].base_url == "https://api.deezer.com"
+    assert routed.providers["deezer"].rate == 8
 
 
 def test_input_fields_and_waterfall_are_validated():
