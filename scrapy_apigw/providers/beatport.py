@@ -27,9 +27,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from scrapy_apigw.core.camelot import PITCH_CLASSES, camelot_from_spotify, key_name
+from scrapy_apigw.core.confidence import Candidate, best_candidate
 from scrapy_apigw.core.matching import (
-    DEFAULT_THRESHOLD,
-    best_match,
     normalize_isrc,
     primary_artist,
     strip_featuring,
@@ -46,6 +45,8 @@ from scrapy_apigw.providers.base import (
     TrackContext,
     check_shape,
     listed,
+    match_of,
+    wanted_of,
 )
 from scrapy_apigw.providers.registry import DAY, ProviderConfig
 from scrapy_apigw.providers.spec import AuthContext, Credential, ProviderSpec
@@ -225,9 +226,10 @@ class BeatportClient:
         answer = await fetch(ApiCall(self.name, "search", "/catalog/search/", params))
         if answer.kind in ("rejected", "forbidden"):
             return ProviderResult("failed", reason=f"search refused (HTTP {answer.status})")
-        item = self._pick(answer, track)
-        if item is None:
+        found = self.pick(answer, track)
+        if found is None:
             return ProviderResult("not_found", reason="no matching track")
+        item, confidence = found
         detail = await fetch(ApiCall(self.name, "track", f"/catalog/tracks/{item['id']}/"))
         data = detail.data if detail.kind == "ok" else None
         if isinstance(data, dict) and _is_id(data.get("id")):
@@ -235,10 +237,22 @@ class BeatportClient:
         fields = track_fields(item)
         if "isrc" in fields and normalize_isrc(track.isrc) is None:
             track.isrc = fields["isrc"]
-        return ProviderResult("ok", fields)
+        evidence: dict[str, Any] = {"isrcs": [fields["isrc"]]} if "isrc" in fields else {}
+        length = item.get("length_ms")
+        if isinstance(length, int) and length > 0:
+            evidence["duration_ms"] = length
+        return ProviderResult("ok", fields, match=match_of(confidence, "search"), evidence=evidence)
 
     @staticmethod
     def _pick(answer: ApiAnswer, track: TrackContext) -> dict[str, Any] | None:
+        found = BeatportClient.pick(answer, track)
+        return found[0] if found else None
+
+    @staticmethod
+    def pick(answer: ApiAnswer, track: TrackContext) -> tuple[dict[str, Any], float] | None:
+        """``(track object, confidence)`` of the most confident search item (:func:`candidate`:
+        Beatport names every version in ``mix_name``, the original as "Original Mix"), or None
+        below ``track.min_confidence``."""
         if answer.kind != "ok" or not isinstance(answer.data, dict):
             return None
         items = [
@@ -246,16 +260,23 @@ class BeatportClient:
             for i in listed(answer.data.get("tracks"))
             if isinstance(i, dict) and _is_id(i.get("id")) and i.get("name")
         ]
-        artists = list(track.artists) or [track.artist]
-        original = ORIGINAL_MIX in track.title.casefold()
-        found = best_match(
-            items,
-            track.title,
-            artists,
-            lambda i: (full_title(i, original), _artists(i)),
-            threshold=DEFAULT_THRESHOLD,
-        )
-        return found[0] if found else None
+        return best_candidate(items, wanted_of(track), candidate, minimum=track.min_confidence)
+
+
+def candidate(item: dict[str, Any]) -> Candidate:
+    """The :class:`~scrapy_apigw.core.confidence.Candidate` of a Beatport track object: its
+    :func:`full_title` (the version from ``mix_name``), artists, ``length_ms``, ``isrc`` and
+    ``publish_date`` (the earlier release wins a tie)."""
+    length = item.get("length_ms")
+    isrc = item.get("isrc")
+    released = item.get("publish_date") or item.get("new_release_date")
+    return Candidate(
+        title=full_title(item),
+        artists=_artists(item),
+        duration_ms=length if isinstance(length, int) and length > 0 else None,
+        isrcs=[isrc] if isinstance(isrc, str) and isrc else [],
+        released=released if isinstance(released, str) else None,
+    )
 
 
 # -- auth ---------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ async def test_a_beatport_crawl_fills_its_fields(sandbox, tmp_path):
         "mix_name": "Original Mix",
         "enrichment_sources": ["beatport"],
         "enrichment_status": "completed",
+        "enrichment_match": {"beatport": {"confidence": 1.0, "by": "search"}},
     }
     sing = items["Sing It Back (Boris Dlugosch Mix)"]
     assert (sing["beatport_id"], sing["mix_name"], sing["bpm"]) == (
