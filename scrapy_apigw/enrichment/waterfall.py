@@ -2,6 +2,15 @@
 
 Order matters: Spotify gives the ISRC that MusicBrainz looks up, MusicBrainz the MBID, and so
 on. A provider that fails does not stop the waterfall; its reason is kept for the item.
+
+A client's *early calls* (its optional ``early_calls(track)``: calls built from the input alone,
+such as Discogs' search by artist and title) do not need earlier providers' answers, so the
+waterfall starts them when the item arrives, concurrently with the first provider, and hands
+each answer to the client when its turn comes (:class:`EarlyCalls`). At a provider that sets the
+crawl's pace (Discogs at 1 req/s) the call then waits in that provider's queue from the item's
+arrival instead of after Spotify's and MusicBrainz' answers, so the queue is not left empty at the
+start of a crawl. What the client decides from earlier answers (Discogs: whether to read the
+release) still waits for them; the calls made are the same.
 """
 
 from __future__ import annotations
@@ -12,6 +21,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
+
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 
 from scrapy_apigw.enrichment.fields import (
     STATUS_COMPLETED,
@@ -89,11 +101,20 @@ class Waterfall:
         if not track.has_query:
             return Enrichment(STATUS_SKIPPED)
         results: dict[str, ProviderResult] = run.results if run is not None else {}
-        for client in self.clients:
-            if run is not None and run.ended:
-                break
-            result = results[client.name] = await self._run(client, track, run)
-            track.found.update(name for name, value in result.fields.items() if value is not None)
+        fetch = cast(Fetch, self.fetch if run is None else functools.partial(self.fetch, run=run))
+        early = EarlyCalls(fetch)
+        try:
+            for client in self.clients[1:]:  # the first one asks at once anyway
+                early.start(client, track)
+            for client in self.clients:
+                if run is not None and run.ended:
+                    break
+                result = results[client.name] = await self._run(client, track, early.fetch, run)
+                track.found.update(
+                    name for name, value in result.fields.items() if value is not None
+                )
+        finally:
+            early.cancel()
         return self.verdict(results, run.reason if run is not None else None)
 
     def verdict(
@@ -122,9 +143,8 @@ class Waterfall:
         return Enrichment(status_of(final.values()), merged, final)
 
     async def _run(
-        self, client: ProviderClient, track: TrackContext, run: ItemRun | None
+        self, client: ProviderClient, track: TrackContext, fetch: Fetch, run: ItemRun | None
     ) -> ProviderResult:
-        fetch = cast(Fetch, self.fetch if run is None else functools.partial(self.fetch, run=run))
         stale = False
 
         async def noting_stale(call: ApiCall) -> ApiAnswer:
@@ -149,6 +169,53 @@ class Waterfall:
             # item: the item still reaches the feed, marked with the reason.
             logger.exception("apigw: %s client failed on a track", client.name)
             return ProviderResult("failed", reason=f"internal error: {type(exc).__name__}")
+
+
+class EarlyCalls:
+    """The early calls of one item's waterfall: started at once, answered to their client later.
+
+    A client may define ``early_calls(track) -> Sequence[ApiCall]``: calls it will make, built
+    from the input fields only (never from what earlier providers find), whatever they answer.
+    :meth:`start` sends them through *fetch* now (each is throttled, cached, retried, shared in
+    flight as any call); :meth:`fetch` answers the same call with that outcome, the answer or
+    the exception (each early call once; any other call, or the same one again, goes to *fetch*).
+    :meth:`cancel` cancels the early calls no client took (the item ended first) and swallows
+    their outcome.
+
+    Args:
+        fetch: the item's fetch (the transport's, with the item's run).
+    """
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._fetch = fetch
+        self._started: dict[ApiCall, Deferred[ApiAnswer]] = {}
+
+    def __len__(self) -> int:
+        """Early calls started and not taken yet."""
+        return len(self._started)
+
+    def start(self, client: ProviderClient, track: TrackContext) -> None:
+        """Start *client*'s early calls for *track* (none if it defines no ``early_calls``)."""
+        early_calls = getattr(client, "early_calls", None)
+        if early_calls is None:
+            return
+        for call in early_calls(track):
+            if call not in self._started:
+                self._started[call] = deferred_from_coro(self._fetch(call))
+
+    async def fetch(self, call: ApiCall) -> ApiAnswer:
+        """The answer to *call*: its early call's outcome if one was started, else a fetch."""
+        started = self._started.pop(call, None)
+        if started is None:
+            return await self._fetch(call)
+        return await maybe_deferred_to_future(started)
+
+    def cancel(self) -> None:
+        """Cancel the early calls not taken; their outcome (an error included) is dropped."""
+        started, self._started = self._started, {}
+        for deferred in started.values():
+            deferred.addErrback(lambda _: None)
+            deferred.cancel()
 
 
 def status_of(results: Iterable[ProviderResult]) -> str:
