@@ -15,11 +15,11 @@ release) still waits for them; the calls made are the same.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
@@ -101,11 +101,15 @@ class Waterfall:
         if not track.has_query:
             return Enrichment(STATUS_SKIPPED)
         results: dict[str, ProviderResult] = run.results if run is not None else {}
-        fetch = cast(Fetch, self.fetch if run is None else functools.partial(self.fetch, run=run))
+        fetch = cast(
+            Fetch,
+            self.fetch if run is None or self.fetch is None else partial(self.fetch, run=run),
+        )
         early = EarlyCalls(fetch)
         try:
-            for client in self.clients[1:]:  # the first one asks at once anyway
-                early.start(client, track)
+            if run is None or not run.ended:
+                for client in self.clients[1:]:  # the first one asks at once anyway
+                    early.start(client, track)
             for client in self.clients:
                 if run is not None and run.ended:
                     break
