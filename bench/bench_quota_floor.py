@@ -25,6 +25,10 @@ enrichment time is ``max_p(calls_p / rate_p)``, from the calls made and from the
 enrichment wall time is the sandbox's first to last provider request, and each provider's
 achieved rate its calls less one over its own first-to-last span.
 
+For the floor provider (the largest ``calls / rate``) it also prints where its time went: the
+wait before its first call, after its last, the gaps between its calls beyond ``1 / rate`` and
+the pacer's timer lateness (stats ``apigw/<p>/pacer/*``).
+
 Prints the tables, writes everything to ``bench/results/quota-floor-latest.json``
 (``--output``), and exits 1 when a crawl failed, scraped nothing, the two crawls' item counts
 differ (an item lost) or the baseline could not be run; missed targets are listed without
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -197,6 +202,54 @@ def achieved_rates(log: Sequence[dict[str, Any]]) -> dict[str, float | None]:
     return rates
 
 
+def floor_breakdown(
+    log: Sequence[dict[str, Any]], provider: str, rate: float, stats: dict[str, Any]
+) -> dict[str, Any]:
+    """Where the floor *provider*'s time went, beyond ``(calls - 1) / rate``: the wait before
+    its first call (from the first provider request), after its last call (to the last one),
+    its own first-to-last span beyond ``(calls - 1) / rate`` and the part of it in gaps over
+    ``2 / rate`` (its queue was empty, or a pause), the pacer's timer lateness and pauses
+    (stats ``apigw/<p>/pacer/late_ms``, ``.../timed_releases``, ``.../pauses``)."""
+    walls = [r["wall"] for r in log if r["provider"] not in NOT_PROVIDERS and "wall" in r]
+    mine = sorted(r["wall"] for r in log if r["provider"] == provider and "wall" in r)
+    if not walls or not mine:
+        return {}
+    interval = 1 / rate
+    gaps = [b - a for a, b in itertools.pairwise(mine)]
+    prefix = f"apigw/{provider}/"
+    return {
+        "provider": provider,
+        "start_s": round(mine[0] - min(walls), 3),
+        "tail_s": round(max(walls) - mine[-1], 3),
+        "excess_s": round(mine[-1] - mine[0] - (len(mine) - 1) * interval, 3),
+        "long_gaps_excess_s": round(sum(g - interval for g in gaps if g > 2 * interval), 3),
+        "long_gaps": sum(1 for g in gaps if g > 2 * interval),
+        "timed_releases": stats.get(prefix + "pacer/timed_releases"),
+        "late_ms": stats.get(prefix + "pacer/late_ms"),
+        "late_max_ms": stats.get(prefix + "pacer/late_max_ms"),
+        "pauses": stats.get(prefix + "pauses", 0),
+    }
+
+
+def breakdown_line(b: dict[str, Any]) -> str:
+    """One line of :func:`floor_breakdown`'s figures."""
+    if not b:
+        return "floor provider: no calls"
+    late = (
+        f"timer {b['late_ms']} ms late over {b['timed_releases']} releases "
+        f"(worst {b['late_max_ms']} ms)"
+        if b.get("timed_releases")
+        else "timer lateness not recorded"
+    )
+    return (
+        f"floor provider {b['provider']}: first call +{b['start_s']:.3f} s, last call "
+        f"{b['tail_s']:.3f} s before the end, its span {b['excess_s']:.3f} s over "
+        f"(calls - 1) / rate "
+        f"({b['long_gaps']} gaps over 2/rate: {b['long_gaps_excess_s']:.3f} s), {late}, "
+        f"{b['pauses']} pauses"
+    )
+
+
 def completed(run: CrawlRun) -> int:
     """Items whose ``enrichment_status`` is ``completed``."""
     return run.statuses.get("completed", 0)
@@ -260,14 +313,16 @@ def checkout_env(checkout: Path) -> dict[str, str]:
 
 def cold_crawl(
     title: str, sandbox: SandboxProcess, work: Path, checkout: Path, limit: int | None
-) -> tuple[CrawlRun, list[dict[str, Any]], float | None, dict[str, float | None]]:
+) -> tuple[
+    CrawlRun, list[dict[str, Any]], float | None, dict[str, float | None], list[dict[str, Any]]
+]:
     """One cold crawl of *checkout*'s example (every tracklist, or the first *limit*): its
-    run, feed items, provider span and achieved rates."""
+    run, feed items, provider span, achieved rates and the sandbox's request log."""
     spec = CrawlSpec(title.split()[0].replace(".", ""), title, {}, f"{checkout.name}.sqlite3")
     run = run_crawl(spec, sandbox, limit, work, 1, use_time=False, checkout=checkout)
     log = sandbox.log()  # run_crawl read it too; it is kept until the next reset
     items = read_feed_items(work / f"{spec.key}1.jsonl")
-    return run, items, provider_span(log), achieved_rates(log)
+    return run, items, provider_span(log), achieved_rates(log), log
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -412,13 +467,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sandbox = start_sandbox_process(args.speed, timeout=SANDBOX_START_TIMEOUT)
         print(f"sandbox at {sandbox.url} (speed {args.speed:g})", file=sys.stderr)
         try:
-            run, items, span, achieved = cold_crawl(
+            run, items, span, achieved, log = cold_crawl(
                 "now cold", sandbox, work, ROOT, args.tracklists
             )
         finally:
             sandbox.stop()
         now = figures(run, rates, items, achieved)
         row = crawl_row("now, cold", run, span, now)
+        floor = max(now, key=lambda f: f.seconds).provider
+        breakdown = floor_breakdown(log, floor, rates[floor], run.apigw_stats)
         print(f"  now: {run.wall_s:.1f} s, {run.items} items, {run.calls} calls", file=sys.stderr)
         if not args.no_baseline:
             try:
@@ -430,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         env=checkout_env(checkout),
                     )
                     try:
-                        before_run, old_items, old_span, old_achieved = cold_crawl(
+                        before_run, old_items, old_span, old_achieved, _ = cold_crawl(
                             "0.1.0 cold", old_sandbox, work, checkout, args.tracklists
                         )
                     finally:
@@ -461,6 +518,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(crawl_table(rows))
     print()
+    print(breakdown_line(breakdown))
+    print()
     print(targets_table(goals))
     if problems:
         print("\nPROBLEMS:\n" + "\n".join(f"- {p}" for p in problems))
@@ -475,6 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "providers_now": [asdict(f) for f in now],
         "providers_baseline": [asdict(f) for f in before] if before else None,
         "crawls": rows,
+        "floor_breakdown": breakdown,
         "runs": {"now": asdict(run), "baseline": asdict(before_run) if before_run else None},
         "targets": [{"target": n, "wanted": w, "measured": m, "met": ok} for n, w, m, ok in goals],
         "problems": problems,

@@ -74,6 +74,13 @@ logger = logging.getLogger(__name__)
 #: push one extra request into the server's window (see docs/design.md, "Discogs window").
 WINDOW_MARGIN = 1
 
+#: Most tokens a provider's bucket credits a late pacer release (``TokenBucket.late_credit``):
+#: a timer that fires late keeps up to half an interval of the refill a burst-1 bucket could
+#: not hold, so the event loop's lateness is not lost on every send; at most one send beyond
+#: ``burst + rate * W`` in any W seconds, none when ``rate * W`` is whole (docs/design.md,
+#: "Late timers"). Not for a provider with a window quota (Discogs): 0 there.
+LATE_CREDIT = 0.5
+
 #: Seconds before its token is due within which the fleet grants an acquire at once
 #: (``RateLimits.early``; the script caps it at a quarter of ``1 / rate``): about one loopback
 #: round trip plus a timer's lateness, so a process asking at its turn is granted at its one ask
@@ -138,7 +145,12 @@ class ProviderState:
         self.clock = clock
         self._classify = classify
         self.check_shape = check_shape
-        self.bucket = TokenBucket(config.rate, config.burst, clock)
+        # A window quota is used to its last request (WINDOW_MARGIN): a late release credited
+        # there meets the late sends of a stall at the provider (docs/design.md, "Late timers").
+        windowed = bool(config.window_limit and config.window)
+        self.bucket = TokenBucket(
+            config.rate, config.burst, clock, late_credit=0.0 if windowed else LATE_CREDIT
+        )
         self.window = (
             SlidingWindowLog(max(1, config.window_limit - WINDOW_MARGIN), config.window, clock)
             if config.window_limit and config.window
@@ -367,6 +379,7 @@ class Gateway:
                 self.stats.set_value(f"apigw/{name}/burst/effective", state.bucket.burst)
             if self.metrics is not None:
                 self.metrics.set_rate(name, state.bucket.rate)
+            self._lateness_stats(state)
         shared, self.shared = self.shared, None
         if shared is not None:
             await shared.stop()
@@ -374,6 +387,15 @@ class Gateway:
         if self.sandbox is not None and self._opened:
             self._opened = False
             await self.sandbox.stop()
+
+    def _lateness_stats(self, state: ProviderState) -> None:
+        """Record how late the pacer's timer released requests (``apigw/<p>/pacer/*``)."""
+        late = state.pacer.lateness
+        if not late.releases:
+            return
+        self.stats.set_value(f"apigw/{state.name}/pacer/timed_releases", late.releases)
+        self.stats.set_value(f"apigw/{state.name}/pacer/late_ms", round(late.total * 1000))
+        self.stats.set_value(f"apigw/{state.name}/pacer/late_max_ms", round(late.worst * 1000))
 
     def _acquire_stats(self, store: FleetStore) -> None:
         """Record the round-trip times of the fleet's acquire (``apigw/fleet/acquire_*``)."""

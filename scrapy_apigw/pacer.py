@@ -6,17 +6,45 @@ passed wake together and send back to back, a burst the bucket never allowed. He
 in order and a single timer releases them, taking each token at the moment of release, so a
 stall can release at most the bucket's ``burst`` at once (measured at the provider, this is what
 keeps MusicBrainz's 1 req/s average from answering 503).
+
+The timer is armed for the instant the next token (or window place) is there; when it fires
+late, the release passes that instant to the bucket as ``due``, so a bucket with a
+``late_credit`` keeps (part of) the refill it could not hold while full, and a burst-1 provider
+is not paced at ``1 / (interval + lateness)`` (docs/design.md, "Late timers"). How late the
+releases were is counted (:attr:`Pacer.lateness`).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred, succeed
 
 from scrapy_apigw.core.ratelimit import SlidingWindowLog, TokenBucket
+
+
+@dataclass
+class Lateness:
+    """How late a pacer's timer released its waiters (bucket clock, seconds).
+
+    Attributes:
+        releases: timer firings that released a waiter at or after the instant armed for.
+        total: their lateness summed, seconds.
+        worst: the largest, seconds.
+    """
+
+    releases: int = 0
+    total: float = 0.0
+    worst: float = 0.0
+
+    def add(self, late: float) -> None:
+        """Count one release *late* seconds after its instant (>= 0)."""
+        self.releases += 1
+        self.total += late
+        self.worst = max(self.worst, late)
 
 
 class Pacer:
@@ -41,6 +69,9 @@ class Pacer:
         self._reactor = reactor
         self._queue: deque[Deferred[None]] = deque()
         self._timer: Any = None
+        self._due: float | None = None  # the bucket-clock instant the timer is armed for
+        #: how late the timer released waiters (the stats ``apigw/<p>/pacer/late_*``)
+        self.lateness = Lateness()
 
     async def wait(self) -> None:
         """Return when the caller may send one request (immediately if nobody is queued and a
@@ -84,6 +115,7 @@ class Pacer:
             if self._timer.active():
                 self._timer.cancel()
             self._timer = None
+        self._due = None  # not a timer: nothing was late
         if self._queue:
             self._release()
 
@@ -93,22 +125,26 @@ class Pacer:
             delay = max(delay, self.window.time_until())
         return delay
 
-    def _take(self) -> bool:
+    def _take(self, due: float | None = None) -> bool:
         if self._delay() > 0:
             return False
-        taken = self.bucket.try_acquire()
+        taken = self.bucket.try_acquire(due=due)
         if taken and self.window is not None:
             self.window.reserve()
         return taken
 
     def _release(self) -> None:
         self._timer = None
+        due, self._due = self._due, None  # only the first take of a firing is late
         while self._queue:
             if self._queue[0].called:  # its waiter was cancelled
                 self._queue.popleft()
                 continue
-            if not self._take():
+            if not self._take(due):
                 break
+            if due is not None:
+                self.lateness.add(max(0.0, self.bucket.now() - due))
+                due = None
             self._queue.popleft().callback(None)
         self._schedule()
 
@@ -120,4 +156,6 @@ class Pacer:
 
             self._reactor = reactor
         # A pause set after this timer was armed makes it fire early; _release then re-arms.
-        self._timer = self._reactor.callLater(self._delay(), self._release)
+        delay = self._delay()
+        self._due = self.bucket.now() + delay
+        self._timer = self._reactor.callLater(delay, self._release)

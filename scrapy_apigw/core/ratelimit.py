@@ -36,26 +36,47 @@ class TokenBucket:
     full, paused or re-rated, so taking tokens subtracts whole numbers and the n-th reservation in a
     queue waits ``n / rate`` computed once, with no accumulated float drift.
 
+    A take that comes late (:meth:`try_acquire` with ``due``: the caller's timer fired after the
+    instant it was armed for, the event loop being busy) may keep up to ``late_credit`` tokens of
+    the refill a full bucket could not hold meanwhile: the take counts as made at
+    ``max(due, when the bucket became full, now - late_credit / rate)``, so a sender paced one
+    token at a time (burst 1) does not lose each timer's lateness for good. Every take then
+    happens at most ``late_credit / rate`` s after an instant at which an on-time taker of the same
+    bucket would have found its tokens, and never before one: in any *W* seconds at most
+    ``burst + late_credit + rate * W`` tokens are taken, which for ``late_credit < 1`` is the
+    bucket's own ``burst + rate * W`` whenever ``rate * W`` is whole (see docs/design.md,
+    "Late timers"). A stall of any length is credited ``late_credit`` at most, never the tokens
+    it missed.
+
     Not thread-safe: meant for one event loop (the Twisted reactor).
 
     Args:
         rate: sustained rate, tokens (requests) per second; finite and > 0.
         burst: capacity, tokens; >= 1.
         clock: monotonic clock, seconds.
+        late_credit: most tokens a late take keeps of the refill it missed, in ``[0, 1)``;
+            0 (the default): none.
 
     Raises:
-        ValueError: invalid ``rate`` or ``burst``.
+        ValueError: invalid ``rate``, ``burst`` or ``late_credit``.
     """
 
-    def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: int, clock: Clock = time.monotonic, late_credit: float = 0.0
+    ) -> None:
         _check_rate(rate)
         if burst < 1:
             raise ValueError(f"burst must be >= 1 token, got {burst}")
+        if not 0.0 <= late_credit < 1.0:
+            raise ValueError(f"late_credit must be in [0, 1) tokens, got {late_credit}")
         self._rate = float(rate)
         self._burst = int(burst)
         self._clock = clock
+        self._late_credit = float(late_credit)
         self._anchor = clock()
         self._base = float(self._burst)
+        # While the level stands at burst: since when (clock s). Refill after it is lost.
+        self._full_since = self._anchor
         self._blocked_until = -math.inf
         self._pauses = 0
         self._taken = 0
@@ -77,6 +98,15 @@ class TokenBucket:
     def rate(self) -> float:
         """Refill rate, tokens per second."""
         return self._rate
+
+    @property
+    def late_credit(self) -> float:
+        """Most tokens a late take keeps of the refill it missed (see the class docstring)."""
+        return self._late_credit
+
+    def now(self) -> float:
+        """The bucket's clock now, seconds (the time base of ``due`` and pauses)."""
+        return self._clock()
 
     @property
     def burst(self) -> int:
@@ -126,8 +156,16 @@ class TokenBucket:
             return 0.0
         return max(0.0, wait)
 
-    def try_acquire(self, n: int = 1) -> bool:
+    def try_acquire(self, n: int = 1, due: float | None = None) -> bool:
         """Take *n* tokens only if they are available now (never goes into debt).
+
+        Args:
+            n: tokens to take.
+            due: clock time (s) the caller was due to take them, e.g. the instant its timer was
+                armed for; a take later than that, from a full bucket, keeps the refill it
+                missed since ``max(due, the instant the bucket became full)``, at most
+                :attr:`late_credit` tokens. None (the default), or a ``due`` not in the past:
+                no credit.
 
         Returns:
             True if taken; False otherwise, including always when ``n > burst``.
@@ -140,7 +178,13 @@ class TokenBucket:
         level = self._settle(now)
         if level < n:
             return False
-        self._base -= n
+        credit = 0.0
+        if due is not None and self._late_credit > 0 and level >= self._burst:
+            # Full: _settle anchored the level at burst now; the refill since the later of the
+            # due instant and the fill is what the late take lost.
+            missed = (now - max(due, self._full_since)) * self._rate
+            credit = min(self._late_credit, max(0.0, missed))
+        self._base -= n - credit
         self._took(now, level - n)
         return True
 
@@ -175,6 +219,7 @@ class TokenBucket:
         self._blocked_until = start
         self._anchor = start
         self._base = 1.0
+        self._full_since = start
         self._pauses += 1
 
     def end_pause(self) -> None:
@@ -185,6 +230,7 @@ class TokenBucket:
             self._blocked_until = now
             self._anchor = now
             self._base = 1.0
+            self._full_since = now
 
     def set_rate(self, rate: float) -> None:
         """Change the refill rate to *rate* tokens per second, keeping the current level.
@@ -216,6 +262,8 @@ class TokenBucket:
         now = self._clock()
         if now >= self._anchor:
             self._settle(now)  # a full bucket stopped filling at the old capacity
+            if self._base >= burst:
+                self._full_since = now  # full at the new capacity: from now on, at the latest
         self._burst = int(burst)
 
     def _took(self, now: float, left: float) -> None:
@@ -232,6 +280,8 @@ class TokenBucket:
         """Return the level at *now*; a full bucket is re-anchored (it stops refilling)."""
         level = self._level(now)
         if level >= self._burst:
+            if self._base < self._burst:  # it filled up since the anchor: when
+                self._full_since = self._anchor + (self._burst - self._base) / self._rate
             self._anchor = now
             self._base = float(self._burst)
             return self._base

@@ -2,16 +2,28 @@
 
 Order matters: Spotify gives the ISRC that MusicBrainz looks up, MusicBrainz the MBID, and so
 on. A provider that fails does not stop the waterfall; its reason is kept for the item.
+
+A client's *early calls* (its optional ``early_calls(track)``: calls built from the input alone,
+such as Discogs' search by artist and title) do not need earlier providers' answers, so the
+waterfall starts them when the item arrives, concurrently with the first provider, and hands
+each answer to the client when its turn comes (:class:`EarlyCalls`). At a provider that sets the
+crawl's pace (Discogs at 1 req/s) the call then waits in that provider's queue from the item's
+arrival instead of after Spotify's and MusicBrainz' answers, so the queue is not left empty at the
+start of a crawl. What the client decides from earlier answers (Discogs: whether to read the
+release) still waits for them; the calls made are the same.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
+
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 
 from scrapy_apigw.core.confidence import DEFAULT_MIN_CONFIDENCE
 from scrapy_apigw.enrichment.crosscheck import cross_check
@@ -112,11 +124,24 @@ class Waterfall:
             return Enrichment(STATUS_SKIPPED)
         track.min_confidence = self.min_confidence
         results: dict[str, ProviderResult] = run.results if run is not None else {}
-        for client in self.clients:
-            if run is not None and run.ended:
-                break
-            result = results[client.name] = await self._run(client, track, run)
-            track.found.update(name for name, value in result.fields.items() if value is not None)
+        fetch = cast(
+            Fetch,
+            self.fetch if run is None or self.fetch is None else partial(self.fetch, run=run),
+        )
+        early = EarlyCalls(fetch)
+        try:
+            if run is None or not run.ended:
+                for client in self.clients[1:]:  # the first one asks at once anyway
+                    early.start(client, track)
+            for client in self.clients:
+                if run is not None and run.ended:
+                    break
+                result = results[client.name] = await self._run(client, track, early.fetch, run)
+                track.found.update(
+                    name for name, value in result.fields.items() if value is not None
+                )
+        finally:
+            early.cancel()
         return self.verdict(results, run.reason if run is not None else None)
 
     def verdict(
@@ -163,9 +188,8 @@ class Waterfall:
         return Enrichment(status_of(final.values()), merged, final, conflicts, matches)
 
     async def _run(
-        self, client: ProviderClient, track: TrackContext, run: ItemRun | None
+        self, client: ProviderClient, track: TrackContext, fetch: Fetch, run: ItemRun | None
     ) -> ProviderResult:
-        fetch = cast(Fetch, self.fetch if run is None else functools.partial(self.fetch, run=run))
         stale = False
 
         async def noting_stale(call: ApiCall) -> ApiAnswer:
@@ -222,6 +246,53 @@ def merge_fields(
                 merged[name] = value
                 break
     return merged
+
+
+class EarlyCalls:
+    """The early calls of one item's waterfall: started at once, answered to their client later.
+
+    A client may define ``early_calls(track) -> Sequence[ApiCall]``: calls it will make, built
+    from the input fields only (never from what earlier providers find), whatever they answer.
+    :meth:`start` sends them through *fetch* now (each is throttled, cached, retried, shared in
+    flight as any call); :meth:`fetch` answers the same call with that outcome, the answer or
+    the exception (each early call once; any other call, or the same one again, goes to *fetch*).
+    :meth:`cancel` cancels the early calls no client took (the item ended first) and swallows
+    their outcome.
+
+    Args:
+        fetch: the item's fetch (the transport's, with the item's run).
+    """
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._fetch = fetch
+        self._started: dict[ApiCall, Deferred[ApiAnswer]] = {}
+
+    def __len__(self) -> int:
+        """Early calls started and not taken yet."""
+        return len(self._started)
+
+    def start(self, client: ProviderClient, track: TrackContext) -> None:
+        """Start *client*'s early calls for *track* (none if it defines no ``early_calls``)."""
+        early_calls = getattr(client, "early_calls", None)
+        if early_calls is None:
+            return
+        for call in early_calls(track):
+            if call not in self._started:
+                self._started[call] = deferred_from_coro(self._fetch(call))
+
+    async def fetch(self, call: ApiCall) -> ApiAnswer:
+        """The answer to *call*: its early call's outcome if one was started, else a fetch."""
+        started = self._started.pop(call, None)
+        if started is None:
+            return await self._fetch(call)
+        return await maybe_deferred_to_future(started)
+
+    def cancel(self) -> None:
+        """Cancel the early calls not taken; their outcome (an error included) is dropped."""
+        started, self._started = self._started, {}
+        for deferred in started.values():
+            deferred.addErrback(lambda _: None)
+            deferred.cancel()
 
 
 def status_of(results: Iterable[ProviderResult]) -> str:

@@ -375,6 +375,13 @@ class DiscogsClient:
         """What a 2xx body lacks for *call* (see :data:`SHAPES`), or None."""
         return check_shape(SHAPES, call, data)
 
+    def early_calls(self, track: TrackContext) -> list[ApiCall]:
+        """The search, built from the input's artist and title alone: the waterfall may send
+        it before earlier providers answer (:class:`~scrapy_apigw.enrichment.waterfall.
+        EarlyCalls`). Empty when there is nothing to search."""
+        search = self._search_call(track)
+        return [search] if search is not None else []
+
     async def enrich(self, track: TrackContext, fetch: Fetch) -> ProviderResult:
         """Search the artist's releases listing the track, then read the best release.
 
@@ -382,17 +389,10 @@ class DiscogsClient:
         a single taken from its search result :func:`single_confidence`; either must reach
         ``track.min_confidence``.
         """
-        artist = primary_artist(track.artist, track.artists)
-        title = search_title(track.title)
-        if not (artist and title) or track.unidentified:
+        search = self._search_call(track)
+        if search is None:
             return ProviderResult("skipped", reason="no artist and title")
-        params = (
-            ("type", "release"),
-            ("artist", artist[:MAX_QUERY_VALUE]),
-            ("track", title[:MAX_QUERY_VALUE]),
-            ("per_page", str(self.per_page)),
-        )
-        answer = await fetch(self._call("/database/search", "search", params))
+        answer = await fetch(search)
         if answer.kind in ("rejected", "forbidden"):
             return ProviderResult("failed", reason=f"search refused (HTTP {answer.status})")
         results = answer.data.get("results") if isinstance(answer.data, dict) else None
@@ -436,6 +436,22 @@ class DiscogsClient:
         if not candidates:
             return ProviderResult("not_found", reason="no release by this artist")
         return ProviderResult("not_found", reason="track not on the matching releases")
+
+    def _search_call(self, track: TrackContext) -> ApiCall | None:
+        """The release search for *track*'s primary artist and title (featuring, a label
+        bracket and "(Original Mix)" stripped: :func:`~scrapy_apigw.core.scraped.search_title`);
+        None without both, or for an unidentified track ("ID - ID")."""
+        artist = primary_artist(track.artist, track.artists)
+        title = search_title(track.title)
+        if not (artist and title) or track.unidentified:
+            return None
+        params = (
+            ("type", "release"),
+            ("artist", artist[:MAX_QUERY_VALUE]),
+            ("track", title[:MAX_QUERY_VALUE]),
+            ("per_page", str(self.per_page)),
+        )
+        return self._call("/database/search", "search", params)
 
     def _call(self, path: str, data_type: str, params: tuple[tuple[str, str], ...]) -> ApiCall:
         return ApiCall(provider=self.name, data_type=data_type, path=path, params=params)

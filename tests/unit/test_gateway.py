@@ -1,6 +1,7 @@
 """The gateway's pacing and retry decisions, shared by both paths (fake clock, no network)."""
 
 import pytest
+import pytest_twisted
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
@@ -66,3 +67,24 @@ def test_discogs_quota_header_sets_the_window_below_the_announced_limit():
     assert state.window.limit == 24
     gw.record_pacing(state, Outcome.SUCCESS, {"x-discogs-ratelimit-remaining": "5"})
     assert state.window.limit == 24  # no limit announced: kept
+
+
+def test_buckets_credit_half_a_token_to_a_late_release_except_under_a_window_quota():
+    gw = gateway()
+    credits = {name: state.bucket.late_credit for name, state in gw.states.items()}
+    assert credits.pop("discogs") == 0.0  # 60 per 60 s, used to the last request
+    assert set(credits.values()) == {0.5}
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_pacers_lateness_goes_to_the_stats_at_close():
+    gw = gateway()
+    late = gw.states["discogs"].pacer.lateness
+    for seconds in (0.004, 0.0, 0.0306):
+        late.add(seconds)
+    await gw.close()
+    stats = gw.stats.get_stats()
+    assert stats["apigw/discogs/pacer/timed_releases"] == 3
+    assert stats["apigw/discogs/pacer/late_ms"] == 35  # 34.6 ms, rounded
+    assert stats["apigw/discogs/pacer/late_max_ms"] == 31
+    assert "apigw/spotify/pacer/timed_releases" not in stats  # no timed release there

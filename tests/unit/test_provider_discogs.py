@@ -431,3 +431,21 @@ def test_release_not_named_after_the_track_is_still_fetched_and_checked() -> Non
 )
 def test_is_single_of(release_title: str, title: str, single: bool) -> None:
     assert is_single_of(release_title, title) is single
+
+
+def test_the_early_call_is_the_search_enrich_makes() -> None:
+    client = DiscogsClient(per_page=10)
+    fetch = FakeFetch(
+        client, routes({"/database/search": (200, {"pagination": {}, "results": []})})
+    )
+    track = TrackContext(artist="Röyksopp feat. Robyn", title="Eple")
+    early = client.early_calls(track)
+    enrich(client, track, fetch)
+    assert early == fetch.calls
+    assert early[0].params == (
+        ("type", "release"),
+        ("artist", "Röyksopp"),
+        ("track", "Eple"),
+        ("per_page", "10"),
+    )
+    assert client.early_calls(TrackContext(isrc="GBAAA9900303")) == []

@@ -2,8 +2,11 @@
 
 import pytest
 import pytest_twisted
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 
-from scrapy_apigw.enrichment.waterfall import Waterfall, status_of
+from scrapy_apigw.enrichment.run import ItemRun
+from scrapy_apigw.enrichment.waterfall import EarlyCalls, Waterfall, status_of
 from scrapy_apigw.exceptions import CircuitOpenError
 from scrapy_apigw.providers.base import ApiAnswer, ApiCall, ProviderResult, TrackContext
 
@@ -142,3 +145,113 @@ async def test_later_providers_see_the_fields_earlier_ones_found():
         [{"release_date"}],
         [{"release_date", "label"}],
     ]
+
+
+async def turns(n=5):
+    """Let the event loop run *n* turns (the started calls reach the fetch)."""
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
+    for _ in range(n):
+        await deferLater(reactor, 0, lambda: None)
+
+
+class Gated:
+    """A fetch whose answers the test releases one by one; records the order of the asks."""
+
+    def __init__(self):
+        self.asked = []
+        self.pending = {}
+
+    async def __call__(self, call, run=None):
+        self.asked.append(call.provider)
+        self.pending[call.provider] = deferred = Deferred()
+        return await maybe_deferred_to_future(deferred)
+
+    def answer(self, provider, data):
+        self.pending.pop(provider).callback(ApiAnswer("ok", 200, data))
+
+    def fail(self, provider, exc):
+        self.pending.pop(provider).errback(exc)
+
+
+class Early(Asking):
+    """Asks one search, built from the input alone (its early call), and reports what the
+    earlier providers had found when it read the answer."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.found = []
+
+    def early_calls(self, track):
+        return [ApiCall(self.name, "search", "/search", (("q", track.title),))]
+
+    async def enrich(self, track, fetch):
+        answer = await fetch(self.early_calls(track)[0])
+        self.found.append(set(track.found))
+        return ProviderResult("ok", {f"{self.name}_id": answer.data})
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_early_call_is_sent_with_the_first_provider_and_answered_in_its_turn():
+    fetch = Gated()
+    late = Early("discogs")
+    done = deferred_from_coro(
+        Waterfall([Asking("spotify"), Asking("musicbrainz"), late], fetch).enrich(
+            TrackContext(artist="a", title="t")
+        )
+    )
+    await turns()
+    assert sorted(fetch.asked) == ["discogs", "spotify"]  # before Spotify answered
+    fetch.answer("discogs", "d-1")
+    fetch.answer("spotify", "s-1")
+    await turns()
+    assert sorted(fetch.asked[:2]) == ["discogs", "spotify"]
+    assert fetch.asked[2:] == ["musicbrainz"]
+    assert late.found == []  # its answer waits for the providers before it
+    fetch.answer("musicbrainz", "m-1")
+    result = await done
+    assert late.found == [{"spotify_id", "musicbrainz_id"}]
+    assert len(fetch.asked) == 3  # no second search
+    assert result.fields == {"spotify_id": "s-1", "musicbrainz_id": "m-1", "discogs_id": "d-1"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_early_call_that_failed_fails_its_provider_in_its_turn():
+    fetch = Gated()
+    done = deferred_from_coro(
+        Waterfall([Asking("spotify"), Early("discogs")], fetch).enrich(
+            TrackContext(artist="a", title="t")
+        )
+    )
+    await turns()
+    fetch.fail("discogs", CircuitOpenError("discogs", 12.0))
+    fetch.answer("spotify", "s-1")
+    result = await done
+    assert result.status == "partial"
+    assert result.fields == {"spotify_id": "s-1"}
+    assert result.item_fields()["enrichment_errors"]["discogs"].startswith("circuit open")
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_early_call_not_taken_is_cancelled_when_the_item_ends():
+    fetch = Gated()
+    run = ItemRun()
+    waterfall = Waterfall([Asking("spotify"), Early("discogs")], fetch)
+    done = deferred_from_coro(run.run(waterfall.enrich(TrackContext(artist="a", title="t"), run)))
+    await turns()
+    discogs = fetch.pending["discogs"]
+    run.end("item timeout (1 s)")
+    results = await done
+    assert discogs.called  # cancelled, and its CancelledError consumed
+    assert sorted(fetch.asked) == ["discogs", "spotify"]
+    assert waterfall.verdict(results, run.reason).item_fields()["enrichment_errors"] == {
+        "spotify": "item timeout (1 s)",
+        "discogs": "item timeout (1 s)",
+    }
+
+
+def test_early_calls_of_a_client_without_them_start_nothing():
+    early = EarlyCalls(fetch=None)
+    early.start(Asking("spotify"), TrackContext(artist="a", title="t"))
+    assert len(early) == 0
