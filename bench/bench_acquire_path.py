@@ -2,7 +2,7 @@
 
 Run from the repository root (not part of the test suite)::
 
-    python bench/bench_acquire_path.py [--calls 3000] [--load 0,2] [--profile FILE]
+    python bench/bench_acquire_path.py [--calls 3000] [--load 0,2] [--interval 0] [--profile FILE]
 
 Starts one local redis-server (``tests/fixtures_redis.py``) and, for each ``--load`` value, that
 many CPU-bound busy-loop processes (standing in for other crawl processes), then runs, under
@@ -13,7 +13,9 @@ granted: the script's work is the same either way). Times each from the call to 
 resuming with the decision (``time.perf_counter``), and reads the store's own histogram
 (``round_trips["rate"]``, what the stat ``apigw/fleet/acquire_p99_us`` reports). A bare
 socket's EVALSHA of the same script is timed in between (the floor, as
-``bench/bench_acquire.py``). Prints p50 / p99 / max per load, in ms. ``--profile FILE`` writes
+``bench/bench_acquire.py``). ``--interval S`` waits S seconds between calls (both kinds), as a
+crawl paced at 1 / S req/s does: Redis and this process then sleep between round trips and must
+be woken for each. Prints p50 / p99 / max per load, in ms. ``--profile FILE`` writes
 a cProfile of the load-0 acquires to FILE (``python -m pstats FILE``).
 """
 
@@ -23,6 +25,7 @@ import argparse
 import asyncio
 import cProfile
 import multiprocessing
+import socket
 import statistics
 import sys
 import tempfile
@@ -33,8 +36,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from bench_acquire import _busy, measure  # noqa: E402
+from bench_acquire import _busy, _command, _read_reply, measure  # noqa: E402
 from fixtures_redis import RedisServer, find_redis_server  # noqa: E402
+
+from scrapy_apigw.fleet.scripts import load_script  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -42,7 +47,36 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-async def run(url: str, calls: int, loads: list[int], profile: str | None) -> list[dict[str, Any]]:
+def bare_evalsha(port: int, calls: int, interval: float) -> list[float]:
+    """The rate script's EVALSHA from a blocking socket on one connection, *interval* s apart
+    (``bench_acquire.measure`` when 0)."""
+    if not interval:
+        return measure(port, calls)
+    script = load_script("rate")
+    keys = [b"bench:{mb}:bucket", b"bench:{mb}:line", b"bench:{mb}:window", b"bench:{mb}:quota"]
+    args = [b"1000000.0", b"1000000", b"w", b"100000", b"0", b"0", b"0", b"2000", b"0"]
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buffer = bytearray()
+        sock.sendall(_command(b"SCRIPT", b"LOAD", script.source))
+        _read_reply(sock, buffer)
+        request = _command(b"EVALSHA", script.sha.encode(), b"4", *keys, *args)
+        times = []
+        for _ in range(calls):
+            time.sleep(interval)
+            started = time.perf_counter()
+            sock.sendall(request)
+            _read_reply(sock, buffer)
+            times.append(time.perf_counter() - started)
+    return times
+
+
+async def run(
+    url: str, calls: int, loads: list[int], profile: str | None, interval: float = 0.0
+) -> list[dict[str, Any]]:
+    from twisted.internet import reactor
+    from twisted.internet.task import deferLater
+
     from scrapy_apigw.fleet.store import FleetStore, RateLimits
 
     store = FleetStore.connect(url, fleet="bench", timeout=1.0)
@@ -66,6 +100,10 @@ async def run(url: str, calls: int, loads: list[int], profile: str | None) -> li
                 if profiler is not None:
                     profiler.enable()
                 for _ in range(calls):
+                    if interval:
+                        await deferLater(reactor, interval, lambda: None).asFuture(
+                            asyncio.get_event_loop()
+                        )
                     started = time.perf_counter()
                     await store.acquire("musicbrainz", limits, queue_next=True)
                     seen.append(time.perf_counter() - started)
@@ -73,7 +111,8 @@ async def run(url: str, calls: int, loads: list[int], profile: str | None) -> li
                     profiler.disable()
                     profiler.dump_stats(profile)
                 histogram = store.round_trips["rate"]
-                bare_times = measure(int(url.rsplit(":", 1)[1].split("/")[0]), calls)
+                port = int(url.rsplit(":", 1)[1].split("/")[0])
+                bare_times = bare_evalsha(port, calls, interval)
                 bare = (statistics.median(bare_times) * 1e3, pct(bare_times, 99) * 1e3)
             finally:
                 for p in procs:
@@ -102,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--load", default="0,2", help="busy processes per run (default 0,2)")
     parser.add_argument("--profile", default=None, help="write a cProfile of load 0 here")
+    parser.add_argument(
+        "--interval", type=float, default=0.0, help="seconds between calls (default 0)"
+    )
     args = parser.parse_args(argv)
     loads = [int(x) for x in args.load.split(",")]
 
@@ -123,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
 
             def go() -> None:
                 d = Deferred.fromFuture(
-                    asyncio.ensure_future(run(server.url, args.calls, loads, args.profile))
+                    asyncio.ensure_future(
+                        run(server.url, args.calls, loads, args.profile, args.interval)
+                    )
                 )
                 d.addCallback(rows.extend)
                 d.addErrback(lambda f: f.printTraceback())
