@@ -3,7 +3,7 @@
 Run from the repository root (not part of the test suite)::
 
     python bench/bench_fleet.py [--speed 10] [--n 1,2,4,8] [--requests 120] [--quick]
-                                [--cases all|plain|adaptive] [--adaptive-requests 600]
+                                [--cases all|plain|shared|adaptive] [--adaptive-requests 600]
 
 It starts ONE provider sandbox (``python -m scrapy_apigw.sandbox --port 0 --speed S``; its
 request log has every arrival's time) and ONE redis-server (``tests/fixtures_redis.py``), then
@@ -243,12 +243,16 @@ def run_case(
     )
 
 
-def cases(ns: Sequence[int], adaptive_n: int, adaptive: bool, plain: bool = True) -> list[Case]:
-    """Shared and local for each N (*plain*), then the two adaptive cases (*adaptive*)."""
+def cases(
+    ns: Sequence[int], adaptive_n: int, adaptive: bool, plain: bool = True, local: bool = True
+) -> list[Case]:
+    """Shared and (*local*) local for each N (*plain*), then the two adaptive cases
+    (*adaptive*)."""
     out: list[Case] = []
     for n in ns if plain else ():
         out.append(Case(f"shared N={n}", n, shared=True))
-        out.append(Case(f"local N={n}", n, shared=False))
+        if local:
+            out.append(Case(f"local N={n}", n, shared=False))
     if adaptive:
         out.append(
             Case(f"adaptive 2x rate N={adaptive_n}", adaptive_n, True, rate=2.0, adaptive=True)
@@ -333,9 +337,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cases",
-        choices=("all", "plain", "adaptive"),
+        choices=("all", "plain", "shared", "adaptive"),
         default="all",
-        help="all (default), plain (shared and local only) or adaptive (the adaptive cases only)",
+        help="all (default), plain (shared and local only), shared (shared only: the acquire's "
+        "latency) or adaptive (the adaptive cases only)",
     )
     parser.add_argument(
         "--no-adaptive", action="store_true", help="skip the adaptive cases (= --cases plain)"
@@ -381,7 +386,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sandbox = start_sandbox_process(args.speed)
         print(f"sandbox at {sandbox.url} (speed {args.speed:g}), {redis.url}", file=sys.stderr)
         try:
-            plan = cases(args.ns, args.adaptive_n, args.cases != "plain", args.cases != "adaptive")
+            plan = cases(
+                args.ns,
+                args.adaptive_n,
+                adaptive=args.cases in ("all", "adaptive"),
+                plain=args.cases != "adaptive",
+                local=args.cases != "shared",
+            )
             for i, case in enumerate(plan):
                 requests = args.adaptive_requests if case.adaptive else args.requests
                 result = run_case(case, sandbox, redis.url, requests, work / f"case{i}")

@@ -36,20 +36,28 @@ Rules (constants are :class:`AimdConfig` fields):
   flat cap. ``plateau=1.0`` gives plain AIMD.
 - **A burst too large, or a rate too high** (*after_burst*, told by the caller from how the
   refused request left: :func:`refused_after_burst`). A refusal of a request sent in or after a
-  burst the provider has not yet absorbed halves the burst only (held there until
-  ``probe_after``) and takes the rate to ``margin × rate`` once per refused rate (at exactly a
-  window quota's rate, paced sends are refused at the window's edge by arrival jitter). A
-  refusal of an evenly paced request halves the rate only and holds it there (``rate_cap``)
-  until ``probe_after``: every step above a provider's rate is a rejection, so no climb toward
-  the refused rate; refused again after ``steady`` s held, it goes only ``margin`` lower (the
-  edge of the provider's window, not a rate twice too high). When ``probe_after`` passes, the
-  rate held is the ``good_rate``; a refused probe above it returns to it (not to half), with a
-  hold of ``max(hold, quiet)``, and doubles the wait before the next probe (``probe_backoff``,
-  up to ``probe_max``: a provider whose quota does not move costs one rejection per probe, ever
-  rarer); the good rate itself refused within ``steady`` s is halved and forgotten (the wait
-  back to ``probe_after``). *recovered* False (no request sent after the last decrease answered
-  yet) makes a refusal part of the last event. Unknown (None) keeps the rules above: both
-  halve, the plateau caps the climb.
+  burst the provider has not yet absorbed drops the burst to 1 (held there until
+  ``probe_after``; halving took one refusal per halving, and a reactor stall let the halved
+  burst out at once) and takes the rate to ``margin × rate`` once per refused rate (at exactly
+  a window quota's rate, paced sends are refused at the window's edge by arrival jitter). A
+  refusal of an evenly paced request halves the rate only and holds it there (``rate_cap``):
+  every step above a provider's rate is a rejection, so no climb toward the refused rate;
+  refused again after ``steady`` s held, it goes only ``margin`` lower (the edge of the
+  provider's window, not a rate twice too high; the wait before the next probe unchanged).
+- **Blind probes wait for evidence.** A rate refused at an even pace is the provider's own
+  measurement that its quota is below it, and without quota headers the only way to learn
+  that the quota rose is a probe that is refused when it has not (a probe must send more than
+  the provider's burst above its rate to tell the two apart). So the first hold after such a
+  refusal lasts ``probe_max``, unless the quota has been seen to move (``moved``: a good rate
+  refused later, the provider lowered it; or a higher quota announced), when it lasts
+  ``probe_after``. When the hold passes, the rate held is the ``good_rate``; a refused probe
+  above it returns to it (not to half), with a hold of ``max(hold, quiet)``, and doubles the
+  wait before the next probe (``probe_backoff``, up to ``probe_max``); the good rate itself
+  refused, not at its edge, is halved and forgotten, and the quota has moved (the wait back to
+  ``probe_after``). A refused burst says nothing of the rate: its hold is ``probe_after``.
+  *recovered* False (no request sent after the last decrease answered yet) makes a refusal part
+  of the last event. Unknown (None) keeps the rules above: both halve, the plateau caps the
+  climb.
 - **Increase, one step per quiet interval.** A success answered at or after ``next_increase``
   raises the rate by ``step × configured rate`` (up to the ceiling and the plateau), then, once
   the rate is at the ceiling, the burst by one; ``next_increase ← now + quiet``. Any rate-limited
@@ -60,6 +68,9 @@ Rules (constants are :class:`AimdConfig` fields):
 - **Announced quota.** A provider announcing its real quota sets the ceiling to
   ``min(configured, announced)`` (the effective rate and burst drop to it at once; a later,
   higher announcement lets them climb back additively, never above the configured values).
+  An announcement higher than the last one and above the held rate is room the provider
+  declares: the refused rate and the holds are forgotten at once and the quota has moved (no
+  blind probe needed); the same announcement repeated on every answer is no news.
   :func:`quota_ceiling` turns "*limit* requests per *window* seconds" into a rate and burst.
 """
 
@@ -107,7 +118,9 @@ class AimdConfig:
         probe_after: seconds without a rate limit after which the refused rate is forgotten
             and increases continue to the ceiling; > 0.
         probe_backoff: a refused probe multiplies the wait before the next one by this, >= 1.
-        probe_max: the longest wait before a probe, s; >= ``probe_after``.
+        probe_max: the longest wait before a probe, s; >= ``probe_after``; also the first
+            wait after a rate refused at an even pace while the quota has not been seen to
+            move.
         steady: seconds a held rate (``rate_cap``) must go without a rate limit before a
             refusal of it counts as its edge (``margin``, not ``decrease``); > 0.
         margin: a refused burst takes the rate to this fraction of itself, once per refused
@@ -191,6 +204,9 @@ class AdaptiveState:
             probe above it returns; 0: none known.
         probe_wait: seconds without a rate limit before the next probe (forgetting the refused
             rate and the caps); 0: ``probe_after``.
+        moved: 1 once the provider's quota has been seen to move (a good rate refused later,
+            or a higher quota announced), else 0: only a quota seen to move is probed blind
+            after ``probe_after``; a first measurement waits ``probe_max``.
     """
 
     rate: float
@@ -207,6 +223,7 @@ class AdaptiveState:
     burst_cap: int = 0
     good_rate: float = 0.0
     probe_wait: float = 0.0
+    moved: int = 0
 
     @classmethod
     def initial(cls, config: AimdConfig) -> AdaptiveState:
@@ -256,7 +273,7 @@ def on_rate_limited(
         return same
     event = replace(same, hold_until=now + config.hold, decreases=state.decreases + 1)
     if after_burst is True:
-        burst = max(1, math.floor(state.burst * config.decrease))
+        burst = 1
         rate, refused = state.rate, state.refused_rate
         if refused == math.inf or rate > config.margin * refused:
             refused = rate
@@ -277,13 +294,21 @@ def on_rate_limited(
         # A rate held steady and refused long after: its edge (arrival jitter, a stalled
         # sender catching up), not a rate twice too high.
         edge = state.rate_cap == state.rate and now - state.refused_at >= config.steady
+        # The good rate itself refused, not at its edge: the provider lowered its quota.
+        moved = 1 if state.moved or (state.good_rate > 0 and not probing and not edge) else 0
         if probing:
             rate = state.good_rate
+            wait = min(
+                config.probe_max, max(config.probe_after, state.probe_wait) * config.probe_backoff
+            )
         elif edge:
             rate = max(floor, state.rate * config.margin)
+            wait = state.probe_wait
         else:
             rate = max(floor, state.rate * config.decrease)
-        wait = max(config.probe_after, state.probe_wait) * config.probe_backoff
+            # A rate refused at an even pace measures the quota below it; unless the quota has
+            # been seen to move, a blind probe above it is a rejection for nothing.
+            wait = 0.0 if moved else config.probe_max
         return replace(
             event,
             # A refused probe's excess is still in the provider's window or backlog: its
@@ -293,7 +318,8 @@ def on_rate_limited(
             refused_rate=state.rate,
             rate_cap=rate,
             good_rate=state.good_rate if probing or edge else 0.0,
-            probe_wait=min(config.probe_max, wait) if probing else 0.0,
+            probe_wait=wait,
+            moved=moved,
         )
     return replace(
         event,
@@ -376,6 +402,17 @@ def on_announced(
         return state
     ceiling_rate = min(float(config.rate), float(rate))
     ceiling_burst = min(int(config.burst), int(burst))
+    if ceiling_rate > state.ceiling_rate and ceiling_rate > state.rate_cap:
+        # The provider announces more room than before: what it refused is stale evidence,
+        # and its quota moves.
+        state = replace(
+            state,
+            refused_rate=math.inf,
+            rate_cap=math.inf,
+            burst_cap=0,
+            probe_wait=0.0,
+            moved=1,
+        )
     return replace(
         state,
         rate=min(state.rate, ceiling_rate),

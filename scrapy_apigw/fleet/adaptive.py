@@ -16,7 +16,7 @@ from scrapy_apigw.core.adaptive import AdaptiveState, AimdConfig
 
 __all__ = ["state_fields", "state_from_fields"]
 
-_INTEGERS = {"burst", "ceiling_burst", "decreases", "increases", "burst_cap"}
+_INTEGERS = {"burst", "ceiling_burst", "decreases", "increases", "burst_cap", "moved"}
 
 
 def state_fields(state: AdaptiveState) -> dict[str, str]:

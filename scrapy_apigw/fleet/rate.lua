@@ -22,10 +22,10 @@
 -- ARGV[9] '1': the waiter has another send queued behind this one: on a grant it is put
 --         back in the line at once, at its next turn (told as the last reply field), so it
 --         need not ask just to be told its wait (absent or '0': not)
--- Returns {granted 0/1, wait us, tokens (string), ahead, pause us, now us, window used,
---          window limit in force, learned limit (-1: none), learned remaining (-1: none),
---          rate in force (string), burst in force, adaptive version (0: none),
---          next turn us from now (-1: not queued)}
+-- Returns {one string of 14 numbers separated by spaces: granted 0/1, wait us, tokens
+--          (%.17g), ahead, pause us, now us, window used, window limit in force, learned limit
+--          (-1: none), learned remaining (-1: none), rate in force (%.17g), burst in force,
+--          adaptive version (0: none), next turn us from now (-1: not queued)}
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 
@@ -173,6 +173,8 @@ if limit > 0 then
   end
   used = redis.call('LLEN', KEYS[3])
 end
-return {granted and 1 or 0, wait, string.format('%.17g', tokens), ahead, pause, now, used,
-  limit, qlimit or -1, qremaining or -1, string.format('%.17g', rate), burst, version,
-  next_wait}
+-- One string of 14 numbers, not 14 reply elements: the client parses one line instead of 17
+-- (the reply is read on every acquire).
+return {string.format('%d %d %.17g %d %d %d %d %d %d %d %.17g %d %d %d', granted and 1 or 0,
+  wait, tokens, ahead, pause, now, used, limit, qlimit or -1, qremaining or -1, rate, burst,
+  version, next_wait)}

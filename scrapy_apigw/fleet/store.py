@@ -501,29 +501,35 @@ class FleetStore:
                 "1" if queue_next else "0",
             ),
         )
-        granted, wait, tokens, ahead, pause, now, used, limit, qlimit, qremaining = reply[:10]
+        # One string of 14 numbers (rate.lua): one line for the client to parse, not 17.
+        fields = _text(reply[0]).split()
+        if len(fields) != 14:
+            raise FleetUnavailable(
+                f"fleet rate on {self._describe}: unexpected reply of {len(fields)} fields"
+            )
+        granted, wait, tokens, ahead, pause, now, used, limit, qlimit, qremaining = fields[:10]
         learned_limit, learned_remaining = _count(qlimit), _count(qremaining)
         learned = (
             LearnedQuota(learned_limit, learned_remaining)
             if learned_limit is not None or learned_remaining is not None
             else None
         )
-        now_us = _int(now)
-        rate, burst, version, next_wait = reply[10:14]
-        next_us = _int(next_wait)
+        now_us = int(now)
+        rate, burst, version, next_wait = fields[10:14]
+        next_us = int(next_wait)
         return RateDecision(
-            granted=bool(_int(granted)),
-            wait=_int(wait) / _US,
-            tokens=_float(tokens),
-            ahead=_int(ahead),
-            paused_for=max(0, _int(pause) - now_us) / _US,
-            window_used=_int(used),
-            window_limit=_int(limit),
+            granted=granted == "1",
+            wait=int(wait) / _US,
+            tokens=float(tokens),
+            ahead=int(ahead),
+            paused_for=max(0, int(pause) - now_us) / _US,
+            window_used=int(used),
+            window_limit=int(limit),
             learned=learned,
             server_time=now_us / _US,
-            rate=_float(rate),
-            burst=_int(burst),
-            adaptive_version=_int(version),
+            rate=float(rate),
+            burst=int(burst),
+            adaptive_version=int(version),
             next_wait=next_us / _US if next_us >= 0 else None,
         )
 

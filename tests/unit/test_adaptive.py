@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -206,33 +207,31 @@ def test_a_decrease_from_a_lower_rate_lowers_the_plateau_too() -> None:
 # --- what the refused request's send says: a burst too large, or a rate too high -------------
 
 
-def test_a_refused_burst_halves_the_burst_and_takes_the_rate_a_margin_below_once() -> None:
+def test_a_refused_burst_drops_the_burst_to_one_and_takes_the_rate_a_margin_below_once() -> None:
     # Rate 10, burst 8; refused requests of a burst sent at 0.0, answered from 0.5 on.
     state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.0, after_burst=True)
-    assert (state.rate, state.burst, state.decreases) == (9.5, 4, 1)
-    assert (state.refused_rate, state.rate_cap, state.burst_cap) == (10.0, 9.5, 4)
+    assert (state.rate, state.burst, state.decreases) == (9.5, 1, 1)
+    assert (state.refused_rate, state.rate_cap, state.burst_cap) == (10.0, 9.5, 1)
     assert (state.hold_until, state.next_increase) == (1.5, 2.5)
-    # Refusals sent after the hold while the burst is not absorbed: the burst again, the rate
-    # already a margin below the refused one stays.
-    state = on_rate_limited(state, CONFIG, 1.6, 1.5, after_burst=True)
-    assert (state.rate, state.burst, state.decreases, state.burst_cap) == (9.5, 2, 2, 2)
-    state = on_rate_limited(state, CONFIG, 2.7, 2.6, after_burst=True)
-    assert (state.rate, state.burst, state.decreases) == (9.5, 1, 3)
+    assert state.probe_wait == 0.0  # a burst refused says nothing of the rate: probe_after
     # Burst 1 and the rate at its margin: nothing left to lower, not a congestion event.
-    state = on_rate_limited(state, CONFIG, 3.8, 3.7, after_burst=True)
-    assert (state.rate, state.burst, state.decreases) == (9.5, 1, 3)
-    assert (state.hold_until, state.next_increase, state.refused_at) == (3.7, 5.8, 3.8)
+    state = on_rate_limited(state, CONFIG, 1.6, 1.5, after_burst=True)
+    assert (state.rate, state.burst, state.decreases) == (9.5, 1, 1)
+    assert (state.hold_until, state.next_increase, state.refused_at) == (1.5, 3.6, 1.6)
 
 
 def test_after_a_refused_burst_nothing_climbs_until_probe_after_then_the_held_rate_is_good() -> (
     None
 ):
     state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.0, after_burst=True)
-    assert successes(state, CONFIG, [2.5, 4.5, 100.0, 300.4]) == [(9.5, 4)] * 4
+    assert successes(state, CONFIG, [2.5, 4.5, 100.0, 300.4]) == [(9.5, 1)] * 4
     state = on_success(state, CONFIG, 300.5)  # 300 s after the refusal at 0.5: a probe
-    assert (state.rate, state.burst, state.good_rate) == (10.0, 4, 9.5)
+    assert (state.rate, state.burst, state.good_rate) == (10.0, 1, 9.5)
     assert (state.refused_rate, state.rate_cap, state.burst_cap) == (math.inf, math.inf, 0)
-    assert successes(state, CONFIG, [302.5, 304.5, 306.5, 308.5, 310.5]) == [
+    assert successes(state, CONFIG, [302.5 + 2 * k for k in range(8)]) == [
+        (10.0, 2),
+        (10.0, 3),
+        (10.0, 4),
         (10.0, 5),
         (10.0, 6),
         (10.0, 7),
@@ -244,21 +243,42 @@ def test_after_a_refused_burst_nothing_climbs_until_probe_after_then_the_held_ra
 def test_a_margin_of_one_leaves_the_rate_of_a_refused_burst_alone() -> None:
     config = AimdConfig(rate=10.0, burst=8, margin=1.0)
     state = on_rate_limited(AdaptiveState.initial(config), config, 0.5, 0.0, after_burst=True)
-    assert (state.rate, state.burst, state.refused_rate) == (10.0, 4, 10.0)
+    assert (state.rate, state.burst, state.refused_rate) == (10.0, 1, 10.0)
 
 
-def test_an_evenly_paced_refusal_halves_the_rate_only_and_holds_it_until_probe_after() -> None:
+def test_an_evenly_paced_refusal_halves_the_rate_only_and_holds_it_until_probe_max() -> None:
     state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
     assert (state.rate, state.burst, state.decreases) == (5.0, 8, 1)
     assert (state.refused_rate, state.rate_cap, state.good_rate) == (10.0, 5.0, 0.0)
-    # No climb toward 0.9 x 10: a rate refused while evenly paced is not probed again before
-    # probe_after (each probe above the provider's rate is a rejection).
-    assert successes(state, CONFIG, [2.5, 10.0, 150.0, 300.4]) == [(5.0, 8)] * 4
-    assert successes(state, CONFIG, [300.5, 301.0, 302.5]) == [(6.0, 8), (6.0, 8), (7.0, 8)]
+    assert (state.probe_wait, state.moved) == (2400.0, 0)
+    # No climb toward 0.9 x 10: a rate refused while evenly paced measured the quota below it;
+    # with no sign that the quota moves, no blind probe before probe_max (2,400 s).
+    assert successes(state, CONFIG, [2.5, 10.0, 300.5, 2400.4]) == [(5.0, 8)] * 4
+    assert successes(state, CONFIG, [2400.5, 2401.0, 2402.5]) == [(6.0, 8), (6.0, 8), (7.0, 8)]
+
+
+def test_once_the_quota_has_moved_an_evenly_paced_refusal_is_probed_after_probe_after() -> None:
+    state = replace(AdaptiveState.initial(CONFIG), moved=1)
+    state = on_rate_limited(state, CONFIG, 0.5, 0.4, after_burst=False)
+    assert (state.rate, state.probe_wait, state.moved) == (5.0, 0.0, 1)
+    assert successes(state, CONFIG, [300.4, 300.5]) == [(5.0, 8), (6.0, 8)]
+
+
+def test_a_good_rate_refused_shows_the_quota_moves() -> None:
+    # Held at 5 until the blind probe at 2400.5 (the good rate 5), the probe refused: back to 5.
+    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
+    state = on_success(state, CONFIG, 2400.5)
+    state = on_rate_limited(state, CONFIG, 2401.0, 2400.9, after_burst=False)
+    assert (state.rate, state.good_rate, state.probe_wait, state.moved) == (5.0, 5.0, 2400.0, 0)
+    # 5 itself refused 5 s later, not at its edge: the provider lowered its quota.
+    state = on_rate_limited(state, CONFIG, 2406.0, 2405.9, after_burst=False)
+    assert (state.rate, state.good_rate, state.probe_wait, state.moved) == (2.5, 0.0, 0.0, 1)
+    assert successes(state, CONFIG, [2705.9, 2706.0]) == [(2.5, 8), (3.5, 8)]
 
 
 def test_a_refused_probe_returns_to_the_good_rate_and_holds_there() -> None:
-    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
+    state = replace(AdaptiveState.initial(CONFIG), moved=1)  # a quota seen to move
+    state = on_rate_limited(state, CONFIG, 0.5, 0.4, after_burst=False)
     for t in (300.5, 302.5):
         state = on_success(state, CONFIG, t)
     assert (state.rate, state.good_rate) == (7.0, 5.0)
@@ -276,7 +296,8 @@ def test_a_refused_probe_returns_to_the_good_rate_and_holds_there() -> None:
 
 def test_each_refused_probe_doubles_the_wait_before_the_next_up_to_probe_max() -> None:
     config = AimdConfig(rate=10.0, burst=8, probe_after=300.0, probe_max=1000.0)
-    state = on_rate_limited(AdaptiveState.initial(config), config, 0.5, 0.4, after_burst=False)
+    state = replace(AdaptiveState.initial(config), moved=1)  # a quota seen to move
+    state = on_rate_limited(state, config, 0.5, 0.4, after_burst=False)
     assert (state.rate, state.probe_wait) == (5.0, 0.0)
     refused = 0.5
     for wait in (600.0, 1000.0, 1000.0):
@@ -315,12 +336,25 @@ def test_a_refused_burst_then_a_steady_rate_refused_at_its_edge() -> None:
     # paced send is refused (a stalled sender catching up): 9.025, not 4.75.
     state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.0, after_burst=True)
     state = on_rate_limited(state, CONFIG, 10.5, 10.4, after_burst=False)
-    assert (state.rate, state.burst, state.decreases) == (9.025, 4, 2)
+    assert (state.rate, state.burst, state.decreases) == (9.025, 1, 2)
+    # The edge keeps the wait before the next probe (probe_after: the burst's refusal).
+    assert (state.probe_wait, state.moved) == (0.0, 0)
+
+
+def test_an_edge_refusal_keeps_a_backed_off_probe_wait() -> None:
+    state = replace(AdaptiveState.initial(CONFIG), moved=1)
+    state = on_rate_limited(state, CONFIG, 0.5, 0.4, after_burst=False)  # 5, held
+    state = on_success(state, CONFIG, 300.5)  # the probe: 6, good rate 5
+    state = on_rate_limited(state, CONFIG, 301.0, 300.9, after_burst=False)  # back to 5
+    assert (state.rate, state.probe_wait) == (5.0, 600.0)
+    state = on_rate_limited(state, CONFIG, 400.0, 399.9, after_burst=False)  # 5 at its edge
+    assert (state.rate, state.good_rate, state.probe_wait, state.moved) == (4.75, 5.0, 600.0, 1)
 
 
 def test_a_refused_good_rate_is_halved_and_forgotten() -> None:
     # The provider lowered its quota: the rate held probe_after s is refused at that rate.
-    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
+    state = replace(AdaptiveState.initial(CONFIG), moved=1)
+    state = on_rate_limited(state, CONFIG, 0.5, 0.4, after_burst=False)
     state = on_success(state, CONFIG, 300.5)
     state = on_rate_limited(state, CONFIG, 303.0, 302.9, after_burst=False)  # probe: back to 5
     state = on_rate_limited(state, CONFIG, 306.0, 305.9, after_burst=False)  # 5 itself refused
@@ -331,7 +365,8 @@ def test_refusals_before_the_decrease_is_absorbed_are_the_same_event_whenever_se
     # Back at the good rate after a refused probe, MusicBrainz still refuses paced sends until
     # the backlog of the refused ones drains: sent after the hold, but nothing sent since the
     # decrease has been answered yet.
-    state = on_rate_limited(AdaptiveState.initial(CONFIG), CONFIG, 0.5, 0.4, after_burst=False)
+    state = replace(AdaptiveState.initial(CONFIG), moved=1)
+    state = on_rate_limited(state, CONFIG, 0.5, 0.4, after_burst=False)
     state = on_success(state, CONFIG, 300.5)
     state = on_rate_limited(state, CONFIG, 303.0, 302.9, after_burst=False)  # probe: back to 5
     assert (state.rate, state.hold_until, state.decreases) == (5.0, 305.0, 2)
@@ -396,6 +431,38 @@ def test_a_higher_announcement_lets_the_rate_climb_back_additively() -> None:
         (7.5, 3),
         (7.5, 3),
     ]
+
+
+def test_a_higher_announcement_forgets_a_held_refused_rate_and_the_quota_moves() -> None:
+    state = on_announced(AdaptiveState.initial(CONFIG), CONFIG, rate=6.0, burst=2)
+    state = on_rate_limited(state, CONFIG, 0.5, 0.4, after_burst=False)  # 6 refused: held at 3
+    assert (state.rate, state.rate_cap, state.probe_wait) == (3.0, 3.0, 2400.0)
+    # The same announcement again (on every answer) is no news: still held.
+    state = on_announced(state, CONFIG, rate=6.0, burst=2)
+    assert (state.rate_cap, state.refused_rate, state.probe_wait, state.moved) == (
+        3.0,
+        6.0,
+        2400.0,
+        0,
+    )
+    # The provider announces more room (9 req/s): no blind probe needed, the climb goes on.
+    state = on_announced(state, CONFIG, rate=9.0, burst=2)
+    assert (state.rate_cap, state.refused_rate, state.probe_wait, state.moved) == (
+        math.inf,
+        math.inf,
+        0.0,
+        1,
+    )
+    assert (state.rate, state.ceiling_rate) == (3.0, 9.0)
+    assert successes(state, CONFIG, [2.5, 4.5]) == [(4.0, 2), (5.0, 2)]
+
+
+def test_an_announcement_not_above_the_held_rate_keeps_the_hold() -> None:
+    state = on_announced(AdaptiveState.initial(CONFIG), CONFIG, rate=2.0, burst=1)
+    state = on_rate_limited(state, CONFIG, 0.5, 0.4, after_burst=False)  # 2 refused: held at 1
+    state = on_announced(state, CONFIG, rate=1.0, burst=1)  # lower: not room
+    state = on_announced(state, CONFIG, rate=1.0, burst=1)
+    assert (state.rate, state.rate_cap, state.probe_wait, state.moved) == (1.0, 1.0, 2400.0, 0)
 
 
 def test_an_announced_ceiling_below_the_floor_wins_over_the_floor() -> None:
@@ -487,7 +554,7 @@ def test_controller_passes_how_the_refused_request_was_sent() -> None:
     clock = FakeClock(100.0)
     controller = AdaptiveRate(CONFIG, clock)
     assert controller.rate_limited(sent_at=99.9, after_burst=True) is True
-    assert (controller.rate, controller.burst) == (9.5, 4)
+    assert (controller.rate, controller.burst) == (9.5, 1)
     clock.set(102.0)
     assert controller.rate_limited(sent_at=101.9, after_burst=False) is True
-    assert (controller.rate, controller.burst) == (4.75, 4)
+    assert (controller.rate, controller.burst) == (4.75, 1)

@@ -102,7 +102,7 @@ def test_successes_raise_the_rate_one_step_per_quiet_interval_then_the_burst() -
     assert stat(gw, state, "burst/effective") == 12
 
 
-def test_a_refusal_in_or_after_a_burst_lowers_the_burst_until_a_later_send_is_answered() -> None:
+def test_a_refusal_in_or_after_a_burst_drops_the_burst_until_a_later_send_is_answered() -> None:
     clock = FakeClock(100.0)
     gw = gateway(clock)
     state = gw.states["spotify"]  # 10 req/s, burst 20
@@ -111,23 +111,25 @@ def test_a_refusal_in_or_after_a_burst_lowers_the_burst_until_a_later_send_is_an
     assert state.bucket.ahead_until == 102.0
     clock.set(100.2)
     gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=100.0)
-    # The burst was too large: it halves; the rate only steps a 5 % margin below.
-    assert (state.bucket.rate, state.bucket.burst) == (9.5, 10)
+    # The burst was too large: it drops to 1; the rate only steps a 5 % margin below.
+    assert (state.bucket.rate, state.bucket.burst) == (9.5, 1)
     assert stat(gw, state, "rate/decreases") == 1
     clock.set(100.6)
     gw.record_pacing(state, Outcome.SUCCESS, {}, sent_at=100.5)  # still sent ahead of pace
     clock.set(101.6)  # after the hold (100.2 + 1 s), the burst not yet absorbed
     gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=101.5)
-    assert (state.bucket.rate, state.bucket.burst) == (9.5, 5)
+    # The burst's again: nothing left to lower (burst 1, the rate at its margin), no event.
+    assert (state.bucket.rate, state.bucket.burst) == (9.5, 1)
+    assert stat(gw, state, "rate/decreases") == 1
     clock.set(102.1)
     gw.record_pacing(state, Outcome.SUCCESS, {}, sent_at=102.0)  # paced, answered: absorbed
     clock.set(103.1)  # after the hold (101.6 + 1 s): an evenly paced send refused
     gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=103.0)
-    assert (state.bucket.rate, state.bucket.burst) == (4.75, 5)
-    assert stat(gw, state, "rate/decreases") == 3
+    assert (state.bucket.rate, state.bucket.burst) == (4.75, 1)
+    assert stat(gw, state, "rate/decreases") == 2
 
 
-def test_an_evenly_paced_refusal_halves_the_rate_and_holds_it_until_probe_after() -> None:
+def test_an_evenly_paced_refusal_halves_the_rate_and_holds_it_until_probe_max() -> None:
     clock = FakeClock(100.0)
     gw = gateway(clock)
     state = gw.states["musicbrainz"]  # 1 req/s, burst 1: never ahead of its pace
@@ -136,11 +138,12 @@ def test_an_evenly_paced_refusal_halves_the_rate_and_holds_it_until_probe_after(
     gw.record_pacing(state, Outcome.RATE_LIMITED, {}, sent_at=100.0)
     assert (state.bucket.rate, state.bucket.burst) == (0.5, 1)
     rates = []
-    for t in (102.3, 104.3, 200.0, 400.2, 400.3, 402.3):
+    for t in (102.3, 104.3, 400.3, 2500.2, 2500.3, 2502.3):
         clock.set(t)
         gw.record_pacing(state, Outcome.SUCCESS, {}, sent_at=t - 0.1)
         rates.append(state.bucket.rate)
-    # Held at 0.5 req/s until 300 s after the refusal (400.3), then one step per quiet 2 s.
+    # Held at 0.5 req/s until probe_max (2,400 s) after the refusal (2500.3): no sign that the
+    # quota moves. Then one step per quiet 2 s.
     assert rates == pytest.approx([0.5, 0.5, 0.5, 0.5, 0.6, 0.7])
 
 
