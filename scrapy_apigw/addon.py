@@ -49,9 +49,14 @@ class Addon:
         """Append :data:`SPIDER_MODULE` to ``SPIDER_MODULES`` (Scrapy calls it for every
         add-on in ``ADDONS`` before it builds the spider loader; an add-on's
         ``update_settings`` runs too late for that). Kept at the setting's own priority, so a
-        project's value is extended, not replaced. Nothing with ``APIGW_ENABLED = False``."""
-        if not settings.getbool("APIGW_ENABLED", True):
-            return
+        project's value is extended, not replaced. Nothing with ``APIGW_ENABLED = False``; a
+        value that is no boolean is left to :meth:`update_settings`, which stops the crawl with
+        one line naming it (raising here would be a traceback)."""
+        try:
+            if not settings.getbool("APIGW_ENABLED", True):
+                return
+        except ValueError:
+            pass
         modules = settings.getlist("SPIDER_MODULES")
         if SPIDER_MODULE in modules:
             return
