@@ -74,12 +74,11 @@ logger = logging.getLogger(__name__)
 #: push one extra request into the server's window (see docs/design.md, "Discogs window").
 WINDOW_MARGIN = 1
 
-#: Most tokens a provider's bucket credits a late pacer release (``TokenBucket.late_credit``):
-#: a timer that fires late keeps up to half an interval of the refill a burst-1 bucket could
-#: not hold, so the event loop's lateness is not lost on every send; at most one send beyond
-#: ``burst + rate * W`` in any W seconds, none when ``rate * W`` is whole (docs/design.md,
-#: "Late timers"). Not for a provider with a window quota (Discogs): 0 there.
-LATE_CREDIT = 0.5
+#: Most tokens a provider's bucket credits a late pacer release (``TokenBucket.late_credit``,
+#: docs/design.md "Late timers"). Off (0): with shared limits a credited local release let 3
+#: requests of a 3-process fleet into one 0.1 s window at rate 10 / burst 1, and the floor
+#: provider (Discogs, a window quota) could not take it anyway.
+LATE_CREDIT = 0.0
 
 #: Seconds before its token is due within which the fleet grants an acquire at once
 #: (``RateLimits.early``; the script caps it at a quarter of ``1 / rate``): about one loopback

@@ -112,7 +112,16 @@ READ_BY_TYPE = {
     "zset": ("ZRANGE", 0, -1, "WITHSCORES"),
     "set": ("SMEMBERS",),
     "list": ("LRANGE", 0, -1),
+    "stream": ("XRANGE", "-", "+"),  # dead letters
 }
+
+
+def _flat(value: list) -> list[bytes]:
+    """The bytes of a nested RESP reply (a stream's entries are [id, [field, value, ...]])."""
+    flat: list[bytes] = []
+    for part in value:
+        flat.extend(_flat(part) if isinstance(part, list) else [part or b""])
+    return flat
 
 
 def redis_dump(redis_server) -> str:
@@ -123,7 +132,7 @@ def redis_dump(redis_server) -> str:
         kind = redis_server.command("TYPE", key)
         command, *args = READ_BY_TYPE[kind]
         value = redis_server.command(command, key, *args)
-        parts = value if isinstance(value, list) else [value or b""]
+        parts = list(_flat(value)) if isinstance(value, list) else [value or b""]
         lines.append(b" ".join([key, *parts]).decode("utf-8", "replace"))
     return "\n".join(lines)
 

@@ -80,7 +80,7 @@ def fleet(fleet_redis: RedisServer) -> RedisServer:
 
 
 def run_jobs_at_once(
-    scrapyd: ScrapydServer, sandbox: Any, **settings: Any
+    scrapyd: ScrapydServer, sandbox: Any, limit: int = 1, **settings: Any
 ) -> tuple[list[str], dict[str, dict[str, Any]], str]:
     """Schedule :data:`JOBS` jobs of the first tracklist at once and wait for them (polling
     ``listjobs.json``). Returns the job ids, their finished entries, and every
@@ -94,7 +94,7 @@ def run_jobs_at_once(
         "APIGW_CACHE_ENABLED": False,
         **settings,
     }
-    jobs = [scrapyd.schedule(PROJECT, SPIDER, job_settings, limit=1) for _ in range(JOBS)]
+    jobs = [scrapyd.schedule(PROJECT, SPIDER, job_settings, limit=limit) for _ in range(JOBS)]
     listings = json.dumps(scrapyd.get("listjobs.json", project=PROJECT))
     finished = scrapyd.wait_finished(PROJECT, jobs, timeout=150)
     listings += json.dumps(scrapyd.get("listjobs.json", project=PROJECT))
@@ -139,7 +139,9 @@ def test_without_shared_limits_the_same_three_jobs_are_rate_limited(
     scrapyd: ScrapydServer, sandbox: Any, fleet: RedisServer
 ) -> None:
     # The baseline of the test above: the same jobs, each with only its own limits.
-    jobs, _, _ = run_jobs_at_once(scrapyd, sandbox, APIGW_SHARED_LIMITS=False)
+    # Three tracklists a job: Scrapyd starts queued jobs one poll (5 s) apart, and one
+    # tracklist's job now ends within it (fewer calls per track), so the jobs would not overlap.
+    jobs, _, _ = run_jobs_at_once(scrapyd, sandbox, limit=3, APIGW_SHARED_LIMITS=False)
     calls = [r for r in sandbox.log() if r["provider"] not in ("site", "admin", "sandbox")]
     rejected = [r for r in calls if r["rate_limited"]]
     print(f"{JOBS} jobs, own limits: {len(calls)} provider calls, {len(rejected)} rate-limited")

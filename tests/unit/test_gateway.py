@@ -69,11 +69,13 @@ def test_discogs_quota_header_sets_the_window_below_the_announced_limit():
     assert state.window.limit == 24  # no limit announced: kept
 
 
-def test_buckets_credit_half_a_token_to_a_late_release_except_under_a_window_quota():
+def test_providers_buckets_credit_no_lateness_by_default():
+    # Off: with shared limits, a credited local release let 3 requests of a 3-process fleet
+    # into one 0.1 s window at rate 10 / burst 1 (tests/integration/test_fleet_crawl.py, 3 of 5
+    # runs); the floor provider (Discogs, a window quota) never had it.
     gw = gateway()
     credits = {name: state.bucket.late_credit for name, state in gw.states.items()}
-    assert credits.pop("discogs") == 0.0  # 60 per 60 s, used to the last request
-    assert set(credits.values()) == {0.5}
+    assert set(credits.values()) == {0.0}
 
 
 @pytest_twisted.ensureDeferred
