@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.project import data_path
-from twisted.python.threadpool import ThreadPool
 
 from scrapy_apigw.cache.base import CacheError
+from scrapy_apigw.cache.sqlite_thread import SqliteThread
 
 __all__ = ["EmbeddedCacheBackend", "default_embedded_path"]
 
@@ -117,8 +116,7 @@ class EmbeddedCacheBackend:
         self.path = Path(path)
         self._clock = clock
         self._busy_timeout = busy_timeout
-        self._pool: ThreadPool | None = None
-        self._trigger: Any = None
+        self._thread = SqliteThread("apigw-cache-sqlite", "the embedded cache", self.path)
         self._db: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None  # used on the reactor thread only
         self._writes_pending = 0  # sets and deletes handed to the worker, not finished yet
@@ -136,16 +134,9 @@ class EmbeddedCacheBackend:
         Raises:
             CacheError: the file cannot be created or is not an SQLite database.
         """
-        if self._pool is not None:
+        if self._thread.running:
             return
-        from twisted.internet import reactor as _reactor
-
-        reactor: Any = _reactor  # Twisted's interface stubs confuse mypy here
-        pool = ThreadPool(minthreads=1, maxthreads=1, name="apigw-cache-sqlite")
-        pool.start()
-        self._pool = pool
-        # Like the reactor's own pool: never leave a thread behind that keeps the process alive.
-        self._trigger = reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+        self._thread.start()
         try:
             await self._run(self._open_db, self._clock())
         except CacheError:
@@ -154,22 +145,12 @@ class EmbeddedCacheBackend:
 
     async def close(self) -> None:
         """Close the database and stop the worker thread."""
-        pool, self._pool = self._pool, None
-        if pool is None:
+        if not self._thread.running:
             return
-        from twisted.internet import reactor as _reactor
-        from twisted.internet import threads
-
-        reactor: Any = _reactor
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()
-        try:
-            await maybe_deferred_to_future(threads.deferToThreadPool(reactor, pool, self._close_db))
-        finally:
-            reactor.removeSystemEventTrigger(self._trigger)
-            # Returns at once: the queue is empty and the thread is idle.
-            pool.stop()
+        await self._thread.stop(self._close_db)
 
     async def get(self, key: str) -> bytes | None:
         """Return the value of *key* if present and not expired, else ``None``.
@@ -179,7 +160,7 @@ class EmbeddedCacheBackend:
         """
         now = self._clock()
         reader = self._reader
-        if reader is not None and self._pool is not None and not self._writes_pending:
+        if reader is not None and self._thread.running and not self._writes_pending:
             try:
                 return self._read(reader, key, now)
             except sqlite3.OperationalError:
@@ -211,7 +192,7 @@ class EmbeddedCacheBackend:
             CacheError: SQLite failed (disk error, lock timeout, not open).
         """
         reader = self._reader
-        if reader is not None and self._pool is not None and not self._writes_pending:
+        if reader is not None and self._thread.running and not self._writes_pending:
             try:
                 return self._counter(reader, name, field)
             except sqlite3.OperationalError:
@@ -258,15 +239,7 @@ class EmbeddedCacheBackend:
             self._writes_pending -= 1
 
     async def _run(self, func: Callable[..., _T], *args: Any) -> _T:
-        if self._pool is None:
-            raise CacheError("the embedded cache is not open")
-        from twisted.internet import reactor, threads
-
-        d = threads.deferToThreadPool(reactor, self._pool, func, *args)
-        try:
-            return await maybe_deferred_to_future(d)
-        except (sqlite3.Error, OSError) as exc:
-            raise CacheError(f"sqlite {self.path}: {type(exc).__name__}: {exc}") from exc
+        return await self._thread.run(func, *args)
 
     # The methods below run in the worker thread only.
 

@@ -13,15 +13,15 @@ embedded cache's do). The reactor is imported lazily.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from scrapy.utils.defer import maybe_deferred_to_future
-
 from scrapy_apigw.cache.base import CacheError
+from scrapy_apigw.cache.sqlite_thread import SqliteThread
 from scrapy_apigw.deadletters.record import DeadLetter
 
 __all__ = ["FileDeadLetterStore", "default_deadletter_path"]
@@ -75,8 +75,7 @@ class FileDeadLetterStore:
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
         self.path = Path(path)
         self._busy_timeout = busy_timeout
-        self._pool: Any = None
-        self._trigger: Any = None
+        self._thread = SqliteThread("apigw-deadletters-sqlite", "the dead-letter file", self.path)
         self._db: sqlite3.Connection | None = None
 
     def describe(self) -> str:
@@ -89,16 +88,9 @@ class FileDeadLetterStore:
         Raises:
             CacheError: the file cannot be created or is not an SQLite database.
         """
-        if self._pool is not None:
+        if self._thread.running:
             return
-        from twisted.internet import reactor as _reactor
-        from twisted.python.threadpool import ThreadPool
-
-        reactor: Any = _reactor
-        pool = ThreadPool(minthreads=1, maxthreads=1, name="apigw-deadletters-sqlite")
-        pool.start()
-        self._pool = pool
-        self._trigger = reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+        self._thread.start()
         try:
             await self._run(self._open_db)
         except CacheError:
@@ -107,20 +99,8 @@ class FileDeadLetterStore:
 
     async def close(self) -> None:
         """Close the file and stop the worker thread. Never raises."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        from twisted.internet import reactor as _reactor
-        from twisted.internet import threads
-
-        reactor: Any = _reactor
-        try:
-            await maybe_deferred_to_future(threads.deferToThreadPool(reactor, pool, self._close_db))
-        except Exception:
-            pass
-        finally:
-            reactor.removeSystemEventTrigger(self._trigger)
-            pool.stop()
+        with contextlib.suppress(Exception):
+            await self._thread.stop(self._close_db)
 
     async def put(self, record: DeadLetter) -> DeadLetter:
         """Store *record*, merged with the one of the same key: attempts added up (a new
@@ -179,15 +159,7 @@ class FileDeadLetterStore:
             after = rows[-1].key
 
     async def _run(self, func: Callable[..., _T], *args: Any) -> _T:
-        if self._pool is None:
-            raise CacheError("the dead-letter file is not open")
-        from twisted.internet import reactor, threads
-
-        d = threads.deferToThreadPool(reactor, self._pool, func, *args)
-        try:
-            return await maybe_deferred_to_future(d)
-        except (sqlite3.Error, OSError) as exc:
-            raise CacheError(f"sqlite {self.path}: {type(exc).__name__}: {exc}") from exc
+        return await self._thread.run(func, *args)
 
     # The methods below run in the worker thread only.
 
