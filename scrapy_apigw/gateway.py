@@ -1089,8 +1089,16 @@ class Gateway:
 
     def observe_response_time(self, state: ProviderState, sent_at: float | None) -> None:
         """Observe the response time of an exchange sent at *sent_at* (:attr:`clock`
-        seconds; None: unknown, nothing observed) and answered now."""
-        if self.metrics is not None and sent_at is not None:
+        seconds; None: unknown, nothing observed) and answered (or failed) now.
+
+        A sent exchange is also settled in the provider's sliding window: it counts there until
+        now plus the window, since it may have reached the provider as late as now
+        (:meth:`~scrapy_apigw.core.ratelimit.SlidingWindowLog.settle`)."""
+        if sent_at is None:
+            return
+        if state.window is not None:
+            state.window.settle()
+        if self.metrics is not None:
             self.metrics.observe_response(state.name, max(0.0, self.clock() - sent_at))
 
 

@@ -6,6 +6,7 @@ Pure logic: nothing here sleeps. A limiter answers "how long must this send wait
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import time
@@ -294,10 +295,18 @@ class TokenBucket:
 class SlidingWindowLog:
     """At most ``limit`` sends in any ``window`` seconds: an exact moving window.
 
-    Models Discogs' "60 requests per moving 60-second window". Keeps the times of the last
+    Models Discogs' "60 requests per moving 60-second window". Keeps the instants of the last
     ``limit`` sends (scheduled ones included), so memory is bounded by ``limit``; this is the
     moving-window log of ``limits`` (alisaifee/limits), with reservations instead of refusals.
     A window is half-open: sends at ``t`` and ``t + window`` are in different windows.
+
+    The provider counts a request when it *arrives*, which is some time after the send was
+    reserved (the event loop, the connection, the network) and before its answer. A reserved
+    send therefore counts from its reservation and, once :meth:`settle` reports an answer, until
+    that answer leaves the window: a send delayed on its way can never squeeze an extra request
+    into the provider's window, however long the delay (docs/design.md, "Discogs: a window
+    quota"). Answers settle the oldest unsettled send: sends are interchangeable in a count, and
+    an earlier instant replaced by a later one only keeps a send longer.
 
     Not thread-safe: meant for one event loop.
 
@@ -316,17 +325,30 @@ class SlidingWindowLog:
             raise ValueError(f"window must be finite and > 0 s, got {window}")
         self._window = float(window)
         self._clock = clock
-        self._log: deque[float] = deque(maxlen=limit)
+        self._limit = limit
+        # The instants the last `limit` sends count until (reservation, or answer once settled),
+        # ascending.
+        self._log: list[float] = []
+        # Reservation instants not settled yet, oldest first (bounded: older ones left the log).
+        self._unsettled: deque[float] = deque(maxlen=limit)
+        self._last = -math.inf  # the latest reservation: FIFO order
 
     @property
     def limit(self) -> int:
         """Sends allowed per window."""
-        return self._log.maxlen or 0
+        return self._limit
 
     @property
     def window(self) -> float:
         """Window length, seconds."""
         return self._window
+
+    def _earliest(self, now: float) -> float:
+        at = max(now, self._last)  # FIFO: never before an earlier reservation
+        if len(self._log) >= self._limit:
+            # One of the `limit` sends counted must have left the window.
+            at = max(at, self._log[-self._limit] + self._window)
+        return at
 
     def reserve(self) -> float:
         """Record one send and return the seconds to wait before making it.
@@ -335,24 +357,32 @@ class SlidingWindowLog:
         the limit; concurrent reservers are served FIFO.
         """
         now = self._clock()
-        at = now
-        if self._log:
-            at = max(at, self._log[-1])  # FIFO: never before an earlier reservation
-            if len(self._log) == self._log.maxlen:
-                # The send `limit` places back must have left the window.
-                at = max(at, self._log[0] + self._window)
-        self._log.append(at)  # maxlen drops the oldest, which no longer constrains anything
+        at = self._earliest(now)
+        bisect.insort(self._log, at)
+        if len(self._log) > self._limit:
+            del self._log[0]  # left the window before `at`: it constrains no later send
+        self._unsettled.append(at)
+        self._last = at
         return at - now
+
+    def settle(self) -> None:
+        """Report that one reserved send got its answer (or failed) now.
+
+        The oldest unsettled send then counts until ``now + window`` instead of its reservation
+        instant plus the window. A no-op when every send is settled or has left the log.
+        """
+        if not self._unsettled:
+            return
+        sent = self._unsettled.popleft()
+        i = bisect.bisect_left(self._log, sent)
+        if i < len(self._log) and self._log[i] == sent:
+            del self._log[i]
+            bisect.insort(self._log, max(sent, self._clock()))
 
     def time_until(self) -> float:
         """Seconds until one more send fits every window, without recording it."""
         now = self._clock()
-        at = now
-        if self._log:
-            at = max(at, self._log[-1])
-            if len(self._log) == self._log.maxlen:
-                at = max(at, self._log[0] + self._window)
-        return at - now
+        return self._earliest(now) - now
 
     def set_limit(self, limit: int) -> None:
         """Change the limit to *limit* sends per window (e.g. from ``X-Discogs-Ratelimit``).
@@ -361,20 +391,23 @@ class SlidingWindowLog:
             ValueError: ``limit < 1``.
         """
         _check_limit(limit)
-        self._log = deque(self._log, maxlen=limit)
+        self._limit = limit
+        del self._log[: max(0, len(self._log) - limit)]
+        self._unsettled = deque(self._unsettled, maxlen=limit)
 
     def count(self) -> int:
-        """Number of sends made in the window ending now, ``(now - window, now]``.
+        """Number of sends counted in the window ending now, ``(now - window, now]``: those
+        reserved in it, and those answered in it.
 
         Exact while the limit has not changed within the last window.
         """
         now = self._clock()
-        if self._log and self._log[-1] > now:
+        if self._last > now:
             # A send is scheduled later only when the window is full: the earliest future send x
-            # waits for the send `limit` places back to leave, so the `limit` sends before x are
-            # all in (now - window, now]. (Those sends may have left this bounded log.)
-            return self.limit
-        return sum(1 for t in self._log if now - self._window < t)
+            # waits for a send counted `limit` places back to leave, so `limit` sends count in
+            # (now - window, now]. (Those sends may have left this bounded log.)
+            return self._limit
+        return len(self._log) - bisect.bisect_right(self._log, now - self._window)
 
     def __repr__(self) -> str:
         return f"SlidingWindowLog(limit={self.limit}, window={self._window})"

@@ -39,7 +39,7 @@ from scrapy_apigw.fleet.store import (
     RateLimits,
 )
 
-__all__ = ["BreakerTicket", "SharedLimits"]
+__all__ = ["BreakerTicket", "SharedLimits", "stale_after"]
 
 T = TypeVar("T")
 
@@ -68,6 +68,21 @@ class BreakerTicket:
 
     shared: bool
     permit: str | None = None
+
+
+def stale_after(decision: RateDecision, limits: RateLimits) -> float:
+    """Seconds an acquire's round trip may take before its grant is stale: a quarter of the
+    burst's span at the rate in force (``0.25 * burst / rate``; rate 10 req/s, burst 1: 25 ms).
+
+    A grant is a token taken at the server's instant. A process that gets the reply later than
+    this (a stalled reactor, a slow connection) would send its request beside the grants the
+    fleet made in the meantime: a stall turned into a burst at the provider (issue 6). The
+    round trip bounds the reply's age from above, so a slow request is treated as a late reply
+    too (which only costs a token).
+    """
+    rate = decision.rate or limits.rate
+    burst = decision.burst or limits.burst
+    return 0.25 * burst / rate
 
 
 class _LocalShare:
@@ -202,6 +217,7 @@ class SharedLimits:
             lock = self._locks[provider] = DeferredLock()
         await maybe_deferred_to_future(lock.acquire())
         capped = False
+        discarded = False
         try:
             turn = self._turns.pop(provider, None)
             if turn is not None and self.fallback.mode is LimiterMode.SHARED:
@@ -219,11 +235,23 @@ class SharedLimits:
                     capped = True
                 if self.fallback.use_shared():
                     queue_next = more or bool(lock.waiting)
+                    asked = self._clock()
                     decision = await self._ask(
                         self.store.acquire(provider, limits, queue_next=queue_next)
                     )
                     if decision is not None:
                         self._saw(provider, decision)
+                        if (
+                            decision.granted
+                            and not discarded
+                            and self._clock() - asked > stale_after(decision, limits)
+                        ):
+                            # The reply came late (this process stalled): the token was
+                            # taken at the server's instant, and sending now would put it
+                            # beside the grants made since. Leave it unused; ask once more.
+                            discarded = True
+                            self._inc(f"apigw/{provider}/limits/stale_grants", 1)
+                            continue
                         if decision.granted:
                             if decision.next_wait is not None:
                                 self._turns[provider] = self._clock() + decision.next_wait

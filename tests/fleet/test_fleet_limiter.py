@@ -12,6 +12,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 import pytest_twisted
@@ -108,6 +109,57 @@ async def test_a_pause_seen_by_one_process_holds_the_other_until_the_same_instan
     clock.advance(2.0)
     await task(b.acquire("discogs", limits, recorder.sleep))
     assert recorder.sleeps == [5.5]  # 7.5 s after a's pause, not after b's ask
+
+
+def late_replies(store: FleetStore, clock: FakeClock, lateness: list[float]) -> FleetStore:
+    """*store*, its acquire replies reaching this process ``lateness[i]`` s after the server
+    decided (the real Redis call, then the fake clock moved on: a stalled reactor)."""
+    real = store.acquire
+
+    async def acquire(*args: Any, **kwargs: Any) -> Any:
+        decision = await real(*args, **kwargs)
+        if lateness:
+            clock.advance(lateness.pop(0))
+        return decision
+
+    store.acquire = acquire  # type: ignore[method-assign]
+    return store
+
+
+@pytest.mark.usefixtures("redis_url")
+@pytest_twisted.ensureDeferred
+async def test_a_grant_whose_reply_came_late_is_left_unused_and_asked_again(
+    make_store: Callable[..., FleetStore], clock: FakeClock, recorder: Recorder
+) -> None:
+    # Rate 10, burst 1: stale after 25 ms. The grant made at 0 reaches the process at 0.03;
+    # sent then, it would meet the fleet's next grant at 0.1 within 70 ms.
+    store = late_replies(make_store("a"), clock, [0.03])
+    limits = RateLimits(rate=10.0, burst=1)
+    a = SharedLimits(store, 15.0, recorder.inc, clock)
+    start = clock()
+    await task(a.acquire("musicbrainz", limits, recorder.sleep))
+    assert recorder.sleeps == [0.07]  # told at 0.03 to wait for the token due at 0.1
+    assert clock() - start == pytest.approx(0.1)
+    assert recorder.stats == {"apigw/musicbrainz/limits/stale_grants": 1}
+    assert store.round_trips["rate"].count == 3
+
+
+@pytest.mark.usefixtures("redis_url")
+@pytest_twisted.ensureDeferred
+async def test_a_reply_within_a_quarter_interval_and_a_second_late_grant_are_used(
+    make_store: Callable[..., FleetStore], clock: FakeClock, recorder: Recorder
+) -> None:
+    limits = RateLimits(rate=10.0, burst=1)
+    store = late_replies(make_store("a"), clock, [0.02, 0.03, 0.03, 0.03])
+    a = SharedLimits(store, 15.0, recorder.inc, clock)
+    await task(a.acquire("musicbrainz", limits, recorder.sleep))
+    assert (recorder.sleeps, recorder.stats) == ([], {})  # 20 ms late: used
+    # The next: granted at 0.1 (after a 0.08 s wait), 30 ms late: left; asked at 0.13, told
+    # 0.07, reached at 0.16 (late too), slept to 0.23, granted, late again: used this time
+    # (one grant left unused per acquire, so a process that stalls on every reply still sends).
+    await task(a.acquire("musicbrainz", limits, recorder.sleep))
+    assert recorder.sleeps == [0.08, 0.07]
+    assert recorder.stats == {"apigw/musicbrainz/limits/stale_grants": 1}
 
 
 @pytest_twisted.async_yield_fixture

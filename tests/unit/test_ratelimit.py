@@ -396,6 +396,86 @@ def test_window_never_exceeds_limit_in_any_window_over_a_long_random_run(seed: i
     assert len(log._log) <= limit  # memory bounded by the limit (white-box check)
 
 
+def test_window_counts_an_answered_send_until_its_answer_leaves_the_window() -> None:
+    clock = FakeClock()
+    log = SlidingWindowLog(limit=2, window=10.0, clock=clock)
+    assert log.reserve() == 0.0  # A, reserved at 0
+    clock.set(1.0)
+    assert log.reserve() == 0.0  # B, reserved at 1
+    clock.set(3.0)
+    log.settle()  # A answered at 3: it may have reached the provider as late as 3
+    clock.set(5.0)
+    assert log.time_until() == 6.0  # B leaves at 11 first; A's reservation alone: 5.0
+    assert log.count() == 2
+    clock.set(11.0)
+    assert log.reserve() == 0.0  # C at 11: B left, A (answered at 3) still counts
+    clock.set(12.0)
+    assert log.time_until() == 1.0  # A leaves at 13
+    assert log.count() == 2
+
+
+def test_window_settle_without_an_unsettled_send_changes_nothing() -> None:
+    clock = FakeClock()
+    log = SlidingWindowLog(limit=1, window=10.0, clock=clock)
+    log.settle()  # nothing reserved
+    assert log.reserve() == 0.0
+    clock.set(2.0)
+    log.settle()
+    clock.set(4.0)
+    log.settle()  # a second answer for the one send: ignored
+    assert log.time_until() == 8.0  # counted until 2 + 10, not 4 + 10
+
+
+def test_window_settles_the_oldest_send_whichever_answer_comes_first() -> None:
+    clock = FakeClock()
+    log = SlidingWindowLog(limit=2, window=10.0, clock=clock)
+    assert [log.reserve(), log.reserve()] == [0.0, 0.0]
+    clock.set(1.0)
+    log.settle()  # one of the two answered at 1; the other is still on its way
+    assert log.time_until() == 9.0  # the unsettled one counts from 0: free at 10
+    clock.set(7.0)
+    log.settle()
+    clock.set(10.0)
+    assert log.reserve() == 1.0  # counted until 11 and 17: the first leaves at 11
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_window_keeps_the_providers_count_of_arrivals_within_the_limit_whatever_the_delays(
+    seed: int,
+) -> None:
+    # The provider counts arrivals; each request arrives some time after its send (up to 40 %
+    # of the window here: a stalled event loop, a slow connection) and before its answer.
+    rng = random.Random(seed)
+    limit, window = 5, 6.0
+    clock = FakeClock()
+    log = SlidingWindowLog(limit, window, clock)
+    answers: list[float] = []  # instants of the answers still to come, ascending
+    arrivals: list[float] = []
+    t = 0.0
+    for _ in range(3000):
+        # As the pacer does: wait until the window has a place, answers settling meanwhile,
+        # then take it at that instant.
+        while True:
+            while answers and answers[0] <= t:
+                clock.set(answers.pop(0))
+                log.settle()
+            clock.set(t)
+            wait = log.time_until()
+            if wait <= 0:
+                break
+            t = min(t + wait, answers[0]) if answers else t + wait
+        assert log.reserve() == 0.0
+        arrival = t + rng.choice([0.0, 0.0, 0.01, rng.uniform(0, 0.4 * window)])
+        arrivals.append(arrival)
+        bisect.insort(answers, arrival + rng.uniform(0.0, 0.05))
+        t += rng.expovariate(2.0)
+    arrivals.sort()
+    most = max(
+        bisect.bisect_left(arrivals, a + window) - i for i, a in enumerate(arrivals)
+    )  # arrivals in [a, a + window)
+    assert most == limit
+
+
 # --- quota headers ---------------------------------------------------------------------------
 
 P = "x-discogs-ratelimit"
