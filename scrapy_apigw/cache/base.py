@@ -118,7 +118,7 @@ def check_no_credentials(call: ApiCall) -> None:
 def generation_scope(provider: str, data_type: str) -> str:
     """The name under which the cache generation of *provider*'s *data_type* answers is kept,
     ``"{provider}:{data_type}"`` (each part percent-encoded as in :func:`cache_key`)."""
-    return f"{quote(provider, safe='')}:{quote(data_type, safe='')}"
+    return f"{_quoted(provider)}:{_quoted(data_type)}"
 
 
 def parse_entry_key(rest: str) -> tuple[str, str, int] | None:
@@ -133,7 +133,9 @@ def parse_entry_key(rest: str) -> tuple[str, str, int] | None:
     return None
 
 
-def cache_key(call: ApiCall, namespace: str = "apigw", generation: int = 0) -> str:
+def cache_key(
+    call: ApiCall, namespace: str = "apigw", generation: int = 0, *, checked: bool = False
+) -> str:
     """Return the cache key of *call*: ``"{namespace}:v1:{provider}:{data_type}:{digest}"``,
     or ``"{namespace}:v1:{provider}:{data_type}:g{generation}:{digest}"`` once the answers of
     that provider and data type were invalidated (*generation* > 0, see
@@ -147,13 +149,17 @@ def cache_key(call: ApiCall, namespace: str = "apigw", generation: int = 0) -> s
     entries with ``SCAN MATCH apigw:v1:spotify:*``); they are percent-encoded so a ``:`` in a
     user-defined provider name cannot blur the layout.
 
+    *checked* is True when the caller has just run :func:`check_no_credentials` on *call* (a
+    cache read checks before anything else), so the check is not run twice per lookup.
+
     Raises:
         ValueError: the call carries a credential (a parameter named in
             :data:`scrapy_apigw.secrets.SECRET_PARAMS`, or an ``Authorization``-like header).
             Calls never do by contract; this is defence in depth, so that a key never depends on
             or reveals a credential.
     """
-    check_no_credentials(call)
+    if not checked:
+        check_no_credentials(call)
     headers = call.headers
     canonical = _COMPACT_JSON.encode(
         [

@@ -30,6 +30,7 @@ from scrapy_apigw.cache.base import (
 )
 from scrapy_apigw.core.breaker import BreakerState, CircuitBreaker
 from scrapy_apigw.core.clock import Clock
+from scrapy_apigw.core.singleflight import Flight, SingleFlight
 from scrapy_apigw.providers.base import ApiAnswer, ApiCall
 
 __all__ = ["EVENTS", "ResponseCache"]
@@ -148,6 +149,8 @@ class ResponseCache:
         self._closed = False
         #: scope -> (generation, clock instant read)
         self._generations: dict[str, tuple[int, float]] = {}
+        #: one generation read in flight per scope: a warm crawl's items all find it due at once
+        self._generation_reads: SingleFlight[int] = SingleFlight()
         self._max_age = float(getattr(backend, "generation_max_age", 1.0))
         #: this process's lookups not yet added to the backend's counts: ``"<scope>:hits"``
         #: or ``"<scope>:misses"`` -> count
@@ -298,7 +301,8 @@ class ResponseCache:
         key = ""
         try:
             await self._open_backend()
-            key = cache_key(call, self.namespace, await self._generation(call))
+            generation = await self._generation(call)
+            key = cache_key(call, self.namespace, generation, checked=True)
             value = await self.backend.get(key)
         except Exception as exc:
             self._failed(exc, call.provider, "read")
@@ -313,8 +317,15 @@ class ResponseCache:
         if known is not None and now - known[1] < self._max_age:
             return known[0]
         counter = getattr(self.backend, "counter", None)
-        generation = 0 if counter is None else await counter(self._name(GENERATIONS), scope)
-        self._generations[scope] = (generation, now)
+        if counter is None:
+            return 0
+
+        async def read(_: Flight[int]) -> int:
+            generation = int(await counter(self._name(GENERATIONS), scope))
+            self._generations[scope] = (generation, now)
+            return generation
+
+        generation, _ = await self._generation_reads.share(scope, read)
         return generation
 
     def _name(self, counters: str) -> str:

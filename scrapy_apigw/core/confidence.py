@@ -47,7 +47,8 @@ from scrapy_apigw.core.matching import (
     _artist_parts,
     _collapse,
     _fold,
-    artist_score,
+    artist_parts_score,
+    main_parts,
     normalize_isrc,
 )
 
@@ -373,6 +374,7 @@ class Candidate:
 _COVER_ARTIST = re.compile(r"karaoke|tribute|various artists|cover band|in the style of", re.I)
 
 
+@functools.lru_cache(maxsize=8192)
 def _comparable(name: str) -> str:
     """*name* transliterated; a name of punctuation only (``"!!!"``), which would compare as
     nothing, as a word spelling its characters' code points instead."""
@@ -391,6 +393,41 @@ def _candidate_tags(candidate: Candidate) -> frozenset[str]:
     return frozenset(tags)
 
 
+@dataclass(frozen=True)
+class _WantedView:
+    """What :func:`confidence` needs of a :class:`Wanted`, computed once per scraped track and
+    reused for each of its candidates (a search answers up to ten)."""
+
+    base: str  # the title's base, comparison form
+    tags: frozenset[str]  # version tags, plus "cover" when the wanted artists are a cover act
+    query: list[str]  # the artists' single names
+    main: list[str]  # the same without featured guests
+    first: tuple[list[str], list[str]] | None  # (query, main) of the first name alone, if several
+    expected: list[str]  # every name the track credits: artists, remixers, title guests
+    duration_ms: int | None
+    isrc: str | None
+
+
+def _view(wanted: Wanted) -> _WantedView:
+    base, tags, guests = parse_title(wanted.title)
+    names = [_comparable(a) for a in wanted.artists if a]
+    query = _artist_parts(names)
+    first = None
+    if len(query) > 1:  # a guest or second act the provider does not credit costs a little
+        first = (_artist_parts(query[:1]), main_parts(query[:1]))
+    expected = _artist_parts(
+        query
+        + [name for tag in tags if tag.startswith("remix:") for name in [tag[6:]] if name]
+        + [translit(g) for g in guests]
+    )
+    if any(_COVER_ARTIST.search(translit(a)) for a in wanted.artists):
+        tags = tags | {"cover"}
+    return _WantedView(
+        base, tags, query, main_parts(names), first, expected, wanted.duration_ms,
+        normalize_isrc(wanted.isrc),
+    )
+
+
 def confidence(wanted: Wanted, candidate: Candidate) -> float:
     """Confidence 0..1 that *candidate* is the scraped *wanted* track (module docstring).
 
@@ -400,67 +437,49 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
     :func:`duration_factor` and the compilation factor; then the ISRC adjustment. Empty titles
     or artists give 0.
     """
-    want_base, want_tags, _ = parse_title(wanted.title)
+    return _confidence(_view(wanted), candidate)
+
+
+def _confidence(want: _WantedView, candidate: Candidate) -> float:
     have_base, _, guests = parse_title(candidate.title)
-    if not want_base or not have_base:
+    if not want.base or not have_base:
         return 0.0
-    title = fuzz.ratio(want_base, have_base) / 100.0
-    credited = [_comparable(a) for a in candidate.artists] + list(guests)
-    names = [_comparable(a) for a in wanted.artists if a]
-    artists = artist_score(names, credited) / 100.0
-    parts = _artist_parts(names)
-    if len(parts) > 1:  # a guest or second act the provider does not credit costs a little
-        artists = max(artists, MAIN_ONLY_FACTOR * artist_score(parts[:1], credited) / 100.0)
+    title = fuzz.ratio(want.base, have_base) / 100.0
+    credited = _artist_parts([_comparable(a) for a in candidate.artists] + list(guests))
+    artists = artist_parts_score(want.query, want.main, credited) / 100.0
+    if want.first is not None:
+        alone = artist_parts_score(*want.first, credited) / 100.0
+        artists = max(artists, MAIN_ONLY_FACTOR * alone)
     score = TITLE_WEIGHT * title + ARTIST_WEIGHT * artists
     if title < TITLE_FLOOR:
         score = min(score, title)
     if artists < COMPONENT_FLOOR:
         score = min(score, artists)
     have_tags = _candidate_tags(candidate)
-    expected = (
-        _artist_parts(names)
-        + [name for tag in want_tags if tag.startswith("remix:") for name in [tag[6:]] if name]
-        + [translit(g) for g in parse_title(wanted.title)[2]]
-    )
-    extra = [
-        name
-        for name in _artist_parts(credited)
-        if not any(fuzz.ratio(name, known) >= 85 for known in _artist_parts(expected))
-    ]
-    wanted_artists_cover = any(_COVER_ARTIST.search(translit(a)) for a in wanted.artists)
-    if wanted_artists_cover:
-        want_tags = want_tags | {"cover"}
-    version = version_factor(want_tags, have_tags)
+    version = version_factor(want.tags, have_tags)
     if (
         version == 0.0
         and not candidate.marks_versions
         and not have_tags
-        and "cover" not in want_tags
-        and wanted.duration_ms
+        and "cover" not in want.tags
+        and want.duration_ms
         and candidate.duration_ms
-        and abs(wanted.duration_ms - candidate.duration_ms) <= DURATION_TOLERANCE_S * 1000
+        and abs(want.duration_ms - candidate.duration_ms) <= DURATION_TOLERANCE_S * 1000
     ):
         version = UNMARKED_FACTOR  # no mark, but the wanted version's length
     if version == 0.0:
         return round(min(score, VERSION_MISMATCH_CAP), 4)
-    score *= version * duration_factor(wanted.duration_ms, candidate.duration_ms)
+    score *= version * duration_factor(want.duration_ms, candidate.duration_ms)
     if candidate.compilation:
         score *= COMPILATION_FACTOR
-    credited_parts = _artist_parts(credited)
-    missing = [
-        name
-        for name in _artist_parts(expected)
-        if not any(fuzz.ratio(name, have) >= 85 for have in credited_parts)
-    ]
     if artists >= COMPONENT_FLOOR:  # credits differ: the exact credit first
-        if extra:
+        if any(not any(fuzz.ratio(n, k) >= 85 for k in want.expected) for n in credited):
             score *= EXTRA_ARTIST_FACTOR
-        elif missing:
+        elif any(not any(fuzz.ratio(n, h) >= 85 for h in credited) for n in want.expected):
             score *= MISSING_ARTIST_FACTOR
-    isrc = normalize_isrc(wanted.isrc)
     isrcs = {code for code in (normalize_isrc(i) for i in candidate.isrcs) if code}
-    if isrc and isrcs:
-        if isrc in isrcs:
+    if want.isrc and isrcs:
+        if want.isrc in isrcs:
             score = 1.0 - (1.0 - score) * ISRC_AGREE_DOUBT
         else:
             score *= ISRC_DISAGREE_FACTOR
@@ -504,9 +523,10 @@ def best_candidate(
     """
     best: tuple[T, float, tuple[float, int, str]] | None = None
     literal = " ".join(translit(wanted.title).split())
+    want = _view(wanted)
     for item in items:
         candidate = describe(item)
-        score = confidence(wanted, candidate)
+        score = _confidence(want, candidate)
         tie = (
             fuzz.ratio(literal, " ".join(translit(candidate.title).split())),
             _spelling(wanted.artists, candidate.artists),

@@ -26,8 +26,10 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "TITLE_WEIGHT",
     "VERSION_WEIGHT",
+    "artist_parts_score",
     "artist_score",
     "best_match",
+    "main_parts",
     "match_score",
     "normalize",
     "normalize_isrc",
@@ -138,6 +140,7 @@ def _parse_title(text: str) -> tuple[str, str, str]:
     return _collapse(" ".join(base)), " ".join(identities), _collapse(" ".join(versions))
 
 
+@functools.lru_cache(maxsize=_MEMO_SIZE)
 def strip_featuring(text: str) -> str:
     """Remove featured-artist parts: ``"Titanium (feat. Sia)"`` -> ``"Titanium"``.
 
@@ -230,15 +233,31 @@ def artist_score(query_artists: Sequence[str], candidate_artists: Sequence[str])
     ``fuzz.token_sort_ratio`` of the joined names (robust to splitting differences such as
     ``"Axwell Λ Ingrosso"``). Either side empty scores 0.
     """
-    candidate = _artist_parts(candidate_artists)
-    query = _artist_parts(query_artists)
+    return artist_parts_score(
+        _artist_parts(query_artists), main_parts(query_artists), _artist_parts(candidate_artists)
+    )
+
+
+def main_parts(query_artists: Sequence[str]) -> list[str]:
+    """The single folded names of *query_artists* without their featured guests (``"A feat.
+    B"`` -> a), or all of them when that leaves none: side (b) of :func:`artist_score`."""
+    return _artist_parts([strip_featuring(name) for name in query_artists]) or _artist_parts(
+        query_artists
+    )
+
+
+def artist_parts_score(
+    query: Sequence[str], main: Sequence[str], candidate: Sequence[str]
+) -> float:
+    """:func:`artist_score` (0..100) from names already split by :func:`_artist_parts`: the
+    query's names, the same without featured guests (:func:`main_parts`) and the candidate's.
+    For a caller scoring one query against many candidates, which splits the query once."""
     if not query or not candidate:
         return 0.0
 
-    def coverage(names: list[str]) -> float:
+    def coverage(names: Sequence[str]) -> float:
         return sum(max(fuzz.ratio(n, c) for c in candidate) for n in names) / len(names)
 
-    main = _artist_parts([strip_featuring(name) for name in query_artists]) or query
     joined = fuzz.token_sort_ratio(" ".join(query), " ".join(candidate))
     return max(coverage(query), coverage(main), joined)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from admin_helpers import task
+from twisted.internet.defer import gatherResults as gather
 
 from scrapy_apigw.cache import EmbeddedCacheBackend, RedisCacheBackend, ResponseCache
 from scrapy_apigw.core.clock import FakeClock
@@ -83,3 +84,31 @@ async def test_a_later_lookup_misses_and_the_old_entries_are_left_to_expire(back
         assert stats[("spotify", "track")]["hits"] == 1
     finally:
         await task(c.close())
+
+
+@pytest_twisted.ensureDeferred
+async def test_lookups_finding_the_generation_due_at_once_share_one_read(backend) -> None:
+    # A warm crawl's items all find the generation due in the same turn: one read for them all,
+    # not one per lookup (100 items in flight made ~100 reads a second per data type).
+    store = backend()
+    read = store.counter
+    reads: list[str] = []
+
+    async def counting(name: str, field: str) -> int:
+        reads.append(field)
+        return await read(name, field)
+
+    store.counter = counting
+    clock = FakeClock()
+    cache = ResponseCache(store, clock=clock)
+    try:
+        await task(cache.put(SEARCH, OK, 600))
+        clock.advance(store.generation_max_age)  # the generation read by put() is now due
+        reads.clear()
+        answers = await gather([task(cache.get(SEARCH)) for _ in range(10)])
+        assert [a.data for a in answers] == [{"id": 1}] * 10
+        assert reads == ["spotify:search"]
+        assert await task(cache.get(SEARCH)) is not None  # read within max_age: no new read
+        assert reads == ["spotify:search"]
+    finally:
+        await task(cache.close())
