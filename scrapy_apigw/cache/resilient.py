@@ -47,6 +47,10 @@ COUNTS = "counts"
 
 #: Seconds between two writes of a process's hit and miss counts to the backend.
 COUNTS_FLUSH_INTERVAL = 30.0
+#: Share of ``generation_max_age`` after which a lookup starts reading the generation again in
+#: the background while the known one is still used: the lookups do not wait for that read
+#: unless it is still out when the known generation reaches its age.
+GENERATION_REFRESH_AHEAD = 0.5
 
 #: ``APIGW_STALE_TTL`` default, seconds (30 days): how long an expired answer is kept to be
 #: served while its provider fails.
@@ -91,7 +95,10 @@ class ResponseCache:
     it makes every later lookup miss, and the old entries are never read again and expire in
     their time. Each lookup uses the generation read at most ``backend.generation_max_age``
     seconds before (1 s on both backends), so another process's
-    invalidation is seen within that bound, this process's own at once.
+    invalidation is seen within that bound, this process's own at once. The generation is read
+    again once half that age has passed, in the background, one read per provider and data
+    type however many lookups find it due: lookups wait for it only when it is not back by
+    the bound.
 
     Hits and misses are also counted per provider and data type (:attr:`counts`) and added to
     the backend's ``counts`` every 30 s and at :meth:`close`, so the fleet's totals outlive
@@ -314,8 +321,6 @@ class ResponseCache:
         scope = generation_scope(call.provider, call.data_type)
         known = self._generations.get(scope)
         now = self._clock()
-        if known is not None and now - known[1] < self._max_age:
-            return known[0]
         counter = getattr(self.backend, "counter", None)
         if counter is None:
             return 0
@@ -325,6 +330,15 @@ class ResponseCache:
             self._generations[scope] = (generation, now)
             return generation
 
+        if known is not None and now - known[1] < self._max_age:
+            if (
+                now - known[1] >= GENERATION_REFRESH_AHEAD * self._max_age
+                and not self._generation_reads.in_flight(scope)
+            ):
+                # Read ahead; a failure is the later lookups' to see if it lasts.
+                refresh, _ = self._generation_reads.join(scope, read)
+                refresh.addErrback(lambda _: None)
+            return known[0]
         generation, _ = await self._generation_reads.share(scope, read)
         return generation
 

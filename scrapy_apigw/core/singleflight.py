@@ -98,6 +98,19 @@ class SingleFlight(Generic[_T]):
             Whatever the shared call raised (the same exception for every caller), or the
             cancellation of this caller.
         """
+        waiter, joined = self.join(key, start, tag)
+        return await maybe_deferred_to_future(waiter), joined
+
+    def join(
+        self,
+        key: str,
+        start: Callable[[Flight[_T]], Coroutine[Any, Any, _T]],
+        tag: Any = None,
+    ) -> tuple[Deferred[_T], bool]:
+        """:meth:`share` without waiting: the call for *key* is in flight when this returns
+        (started now unless it already was), and ``(waiter, joined)`` says how it ends: a
+        Deferred firing with its result or failure (cancelling it leaves the call, as a
+        cancelled caller of :meth:`share` does) and whether a call was already in flight."""
         flight = self._flights.get(key)
         joined = flight is not None
         if flight is None:
@@ -108,7 +121,7 @@ class SingleFlight(Generic[_T]):
             call.addBoth(self._finished, flight)
         else:
             waiter = flight._join(tag)
-        return await maybe_deferred_to_future(waiter), joined
+        return waiter, joined
 
     def _finished(self, result: _T | Failure, flight: Flight[_T]) -> None:
         # Free the key first: a caller resumed below that asks again starts a new call.

@@ -110,5 +110,13 @@ async def test_lookups_finding_the_generation_due_at_once_share_one_read(backend
         assert reads == ["spotify:search"]
         assert await task(cache.get(SEARCH)) is not None  # read within max_age: no new read
         assert reads == ["spotify:search"]
+        # Half the age on, the known generation is used and read again in the background,
+        # once for all the lookups.
+        clock.advance(store.generation_max_age / 2)
+        answers = await gather([task(cache.get(SEARCH)) for _ in range(10)])
+        assert [a.data for a in answers] == [{"id": 1}] * 10
+        # The read started with the first of them runs at the loop's next turn (a lookup's).
+        assert await task(cache.get(SEARCH)) is not None
+        assert reads == ["spotify:search"] * 2
     finally:
         await task(cache.close())
