@@ -277,6 +277,8 @@ def decoy_record(track: TrackRecord, family: str, kind: str, index: int) -> Trac
         isrc = track.isrc
         release = album = d.choice("compilation", COMPILATIONS)
         album_type = "compilation"
+        # A compilation gathers tracks already out: it comes 1 to 8 years after the original.
+        year = min(2025, track.year + d.between("compilation-delta", 1, 8))
         popularity = max(0, min(100, track.spotify.popularity + d.between("comp-pop", -25, 15)))
         length = _percent(d, length, None, 1000)
     else:  # isrc_shared
