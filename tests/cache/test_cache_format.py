@@ -94,6 +94,12 @@ def test_encode_decode_round_trip() -> None:
     )
 
 
+def test_decode_reads_nan_that_the_stdlib_encoder_writes_and_rfc_8259_forbids() -> None:
+    # orjson refuses NaN; the stdlib json reads it, so such an entry is not dropped as corrupt.
+    decoded = decode_answer(b'{"kind": "ok", "status": 200, "data": [NaN, 1]}').data
+    assert math.isnan(decoded[0]) and decoded[1] == 1
+
+
 @pytest.mark.parametrize(
     "value",
     [
