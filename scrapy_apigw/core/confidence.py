@@ -65,6 +65,7 @@ __all__ = [
     "Wanted",
     "best_candidate",
     "confidence",
+    "confidences",
     "duration_factor",
     "note_tags",
     "parse_title",
@@ -438,6 +439,13 @@ def confidence(wanted: Wanted, candidate: Candidate) -> float:
     or artists give 0.
     """
     return _confidence(_view(wanted), candidate)
+
+
+def confidences(wanted: Wanted, candidates: Iterable[Candidate]) -> list[float]:
+    """:func:`confidence` of each candidate, in order, reading *wanted* once (a release's
+    tracklist is a candidate per track)."""
+    want = _view(wanted)
+    return [_confidence(want, candidate) for candidate in candidates]
 
 
 def _confidence(want: _WantedView, candidate: Candidate) -> float:

@@ -30,6 +30,7 @@ from scrapy_apigw.core.confidence import (
     Wanted,
     _part_tags,
     confidence,
+    confidences,
     parse_title,
 )
 from scrapy_apigw.core.matching import (
@@ -285,7 +286,7 @@ def track_confidence(
     if not candidates:
         title = data.get("title")
         candidates.append(Candidate(str(title or ""), release_artists, compilation=compilation))
-    best = max(confidence(wanted, c) for c in candidates)
+    best = max(confidences(wanted, candidates))
     return best if best >= minimum else None
 
 
