@@ -12,8 +12,9 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 
+from scrapy_apigw.sandbox.__main__ import build_parser, config_from_args
 from scrapy_apigw.sandbox.catalog import Catalog
-from scrapy_apigw.sandbox.config import SandboxConfig
+from scrapy_apigw.sandbox.config import DEFAULT_DECOYS, DEFAULT_MESSY_SITE, SandboxConfig
 from scrapy_apigw.sandbox.decoys import VERSION_KINDS, decoy_record, families_for
 from scrapy_apigw.sandbox.discogs import Discogs
 from scrapy_apigw.sandbox.http import SandboxRequest
@@ -127,7 +128,19 @@ def test_same_share_same_decoys_and_smaller_share_is_a_subset() -> None:
     assert len(part) == 376 and len(part.decoys) == 901
     assert len({t.decoy.of_index for t in part.decoys if t.decoy}) == 111
     assert {t.spotify.id for t in part.decoys} < {t.spotify.id for t in full.decoys}
-    assert len(Catalog.load().tracks) == 373  # off by default: the catalog alone
+    assert len(Catalog.load().tracks) == 373  # a bare Catalog has none: the catalog alone
+
+
+def test_decoys_and_messy_site_are_on_by_default() -> None:
+    """A sandbox is like the real catalogs unless told otherwise (issue 9): 0.3 of each."""
+    assert (DEFAULT_DECOYS, DEFAULT_MESSY_SITE) == (0.3, 0.3)
+    config = SandboxConfig()
+    assert (config.decoys, config.messy_site) == (0.3, 0.3)
+    args = build_parser().parse_args([])
+    assert config_from_args(args) == config
+    off = config_from_args(build_parser().parse_args(["--decoys", "0", "--messy-site", "0"]))
+    assert (off.decoys, off.messy_site) == (0.0, 0.0)
+    assert "default 0.3" in build_parser().format_help()
 
 
 def test_decoy_share_is_validated() -> None:
