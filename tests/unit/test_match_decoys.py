@@ -20,6 +20,10 @@ from scrapy_apigw.providers.discogs import DiscogsClient, track_confidence
 from scrapy_apigw.providers.lastfm import LastFmClient
 from scrapy_apigw.providers.musicbrainz import MusicBrainzClient
 from scrapy_apigw.providers.spotify import SpotifyClient
+from scrapy_apigw.sandbox.catalog import Catalog
+from scrapy_apigw.sandbox.config import DEFAULT_DECOYS
+from scrapy_apigw.sandbox.http import SandboxRequest
+from scrapy_apigw.sandbox.musicbrainz import MusicBrainz
 
 # -- Spotify shapes ----------------------------------------------------------------------------
 
@@ -558,3 +562,61 @@ def test_discogs_cover_releases_credited_to_the_artist_are_not_candidates() -> N
     ]
     ranked = DiscogsClient._rank(results, TrackContext(artist="Kolsch", title="Grey"))
     assert [r["id"] for r in ranked] == [32]
+
+
+# -- against the sandbox's own answers (the default decoy catalog) -----------------------------
+
+
+@pytest.fixture(scope="module")
+def decoy_catalog() -> Catalog:
+    """The default sandbox catalog with its default decoys (what every sandbox serves)."""
+    return Catalog.load(decoys=DEFAULT_DECOYS)
+
+
+def sandbox_route(handler: Any, prefix: str) -> Any:
+    """A :class:`FakeFetch` route answering each call from a sandbox provider *handler* (its
+    pure ``serve``, no socket), the fake clock 10 s further on every call (no rate limit)."""
+    clock = [0.0]
+
+    def route(call: Any) -> tuple[int, Any]:
+        clock[0] += 10.0
+        query: dict[str, list[str]] = {}
+        for key, value in call.params:
+            query.setdefault(key, []).append(value)
+        path = prefix + call.path
+        headers = {"user-agent": "scrapy-apigw-tests/1.0 ( tests@example.invalid )"}
+        reply = handler.serve(SandboxRequest("GET", path, path, query, headers, b"", clock[0]))
+        return reply.status, reply.json()
+
+    return route
+
+
+def test_musicbrainz_transliteration_sound_alike_is_not_taken_for_an_original_listed_sixth(
+    decoy_catalog: Catalog,
+) -> None:
+    """Family ``transliteration``: a list writes Röyksopp as "Royksopp". Spotify's ISRC is not
+    listed with the original at MusicBrainz (only with a radio edit: rejected), so the search
+    decides; its recordings scoring 100 rank a live take, the radio edit, a remix, the
+    ASCII-credited sound-alike "Royksopp - Eple" and a featuring credit before the original.
+    With 5 results the sound-alike was taken (confidence 0.87); the client asks for 25."""
+
+    def eple() -> TrackContext:
+        return TrackContext(
+            artist="Royksopp", title="Eple", artists=("Royksopp",), isrc="DKISY1954725",
+            duration_ms=446559,
+        )  # fmt: skip
+
+    client = MusicBrainzClient()
+    fetch = FakeFetch(client, sandbox_route(MusicBrainz(decoy_catalog), "/ws/2"))
+    result = enrich(client, eple(), fetch)
+    assert result.status == "ok"
+    assert result.fields["musicbrainz_id"] == "e9c2a20a-aa7d-54d6-9347-927139c614cf"
+    assert [(c.path, dict(c.params).get("limit")) for c in fetch.calls] == [
+        ("/isrc/DKISY1954725", None),
+        ("/recording", "25"),
+    ]
+    narrow = MusicBrainzClient(search_limit=5)  # the former default
+    before = enrich(
+        narrow, eple(), FakeFetch(narrow, sandbox_route(MusicBrainz(decoy_catalog), "/ws/2"))
+    )
+    assert before.fields["musicbrainz_id"] == "1834505f-ccfc-500e-87ff-e88d4803a418"  # "Royksopp"
