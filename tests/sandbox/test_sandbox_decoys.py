@@ -316,10 +316,24 @@ def test_compilation_family(tiny: Catalog) -> None:
                           track="Strobe")["results"]  # fmt: skip
     assert comp.discogs is not None
     assert comp.discogs.release_id in [r["id"] for r in results]
+    # A later release of the same recording: the same audio, never dated before the original.
+    assert comp.spotify.features == true.spotify.features
+    assert comp.spotify.release_date[:4] > true.spotify.release_date[:4]
+    # Discogs: a compilation by "Various" (artist 194), as real ones are (go-discogs
+    # releases_71989: "Compilation" among the descriptions, every track crediting its artists).
+    listed = next(r for r in results if r["id"] == comp.discogs.release_id)
+    assert listed["title"] == f"Various - {comp.discogs.title}"
+    assert "Compilation" in listed["format"]
     release = discogs_get(tiny, f"/releases/{comp.discogs.release_id}")
-    assert release["tracklist"][0]["position"] == "2-07" or any(
-        t.get("position") == "2-07" for t in release["tracklist"]
-    )
+    assert [(a["name"], a["id"]) for a in release["artists"]] == [("Various", 194)]
+    assert release["artists_sort"] == "Various"
+    assert "Compilation" in release["formats"][0]["descriptions"]
+    assert release["year"] == int(comp.spotify.release_date[:4])
+    tracks = [(t["position"], t["title"], [a["name"] for a in t["artists"]]) for t in
+              release["tracklist"]]  # fmt: skip
+    assert tracks[1] == ("2-07", "Strobe", ["deadmau5"])
+    assert [p for p, _, _ in tracks] == ["2-06", "2-07", "2-08"]
+    assert all(names and "deadmau5" not in names for _, _, names in (tracks[0], tracks[2]))
 
 
 def test_several_recordings_per_isrc(tiny: Catalog) -> None:
