@@ -3,14 +3,14 @@
 A real search for "Strobe" by deadmau5 finds the radio edit, the extended mix, a live take, a
 remaster, karaoke and tribute covers, compilation appearances and the same title by other
 artists; MusicBrainz returns many recordings scoring 100 and several recordings per ISRC
-(PROVIDERS.md sections 1 and 2). With ``SandboxConfig.decoys`` = *share* > 0, that share of the
-catalog tracks (chosen from each track's own digest, so deterministically) gets one decoy of
-every family below that applies to it. Decoys are records of their own: their own ids, ISRCs
-(except where a real catalog shares one: ``compilation`` on Spotify, ``isrc_shared`` on
-MusicBrainz), durations, popularity and counts, all drawn from digests of a decoy key, never
-from a random generator. They are served by the providers' searches and lookups like any
-record, ranked by the providers' own text relevance (then popularity), not by truth; they never
-appear on the tracklist website.
+(PROVIDERS.md sections 1 and 2). With ``SandboxConfig.decoys`` = *share* > 0 (0.3 by default),
+that share of the catalog tracks (chosen from each track's own digest, so deterministically)
+gets one decoy of every family below that applies to it. Decoys are records of their own: their
+own ids, ISRCs (except where a real catalog shares one: ``compilation`` on Spotify,
+``isrc_shared`` on MusicBrainz), durations, popularity and counts, all drawn from digests of a
+decoy key, never from a random generator. They are served by the providers' searches and lookups
+like any record, ranked by the providers' own text relevance (then popularity), not by truth;
+they never appear on the tracklist website.
 
 Families (``Decoy.family``) and how each provider marks them (PROVIDERS.md: Spotify and Discogs
 put the version in the title, MusicBrainz keeps the title clean and uses ``disambiguation``,
