@@ -334,7 +334,13 @@ class Gateway:
             # With a JOBDIR the port is the job's on every run, so a resumed crawl's URLs match.
             port = settings.sandbox_port or sandbox_port(self.crawler.settings.get("JOBDIR"))
             self.sandbox = Sandbox(
-                SandboxConfig(host="127.0.0.1", port=port, speed=settings.sandbox_speed)
+                SandboxConfig(
+                    host="127.0.0.1",
+                    port=port,
+                    speed=settings.sandbox_speed,
+                    decoys=settings.sandbox_decoys,
+                    messy_site=settings.sandbox_messy_site,
+                )
             )
             url = f"http://127.0.0.1:{port}"
         logger.warning(

@@ -27,6 +27,7 @@ from scrapy_apigw.exceptions import ConfigError
 from scrapy_apigw.providers.musicbrainz import SANDBOX_USER_AGENT
 from scrapy_apigw.providers.registry import ProviderConfig, build_registry
 from scrapy_apigw.providers.spec import SPEC_KEYS, ProviderSpec, load_specs, spec_from_settings
+from scrapy_apigw.sandbox.config import DEFAULT_DECOYS, DEFAULT_MESSY_SITE
 from scrapy_apigw.secrets import Secret
 from scrapy_apigw.validate import read
 
@@ -89,6 +90,14 @@ class GatewaySettings:
         sandbox_port: ``APIGW_SANDBOX_PORT`` for the in-process sandbox (0 = any free port).
         sandbox_speed: ``APIGW_SANDBOX_SPEED``: the sandbox's speed factor; client rates are
             multiplied and client time constants divided by it so both stay in proportion.
+        sandbox_decoys: ``APIGW_SANDBOX_DECOYS`` (0..1, default
+            :data:`~scrapy_apigw.sandbox.config.DEFAULT_DECOYS`, 0.3): share of the in-process
+            sandbox's catalog tracks that get decoys (``SandboxConfig.decoys``); 0 serves the
+            catalog alone. Not used with ``APIGW_SANDBOX_URL`` (that sandbox has its own).
+        sandbox_messy_site: ``APIGW_SANDBOX_MESSY_SITE`` (0..1, default
+            :data:`~scrapy_apigw.sandbox.config.DEFAULT_MESSY_SITE`, 0.3): share of the
+            in-process sandbox's tracklist rows written the DJ-tracklist way
+            (``SandboxConfig.messy_site``).
         item_timeout: ``APIGW_ITEM_TIMEOUT``: seconds one item's enrichment may take, from its
             arrival at the pipeline; then its pending calls are cancelled and it is emitted
             with what it has (0 = no deadline).
@@ -145,6 +154,8 @@ class GatewaySettings:
     sandbox_url: str | None = None
     sandbox_port: int = 0
     sandbox_speed: float = 1.0
+    sandbox_decoys: float = DEFAULT_DECOYS
+    sandbox_messy_site: float = DEFAULT_MESSY_SITE
     item_timeout: float = DEFAULT_ITEM_TIMEOUT
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
     shared_limits: bool = False
@@ -222,6 +233,15 @@ class GatewaySettings:
             sandbox_url=read(settings, "APIGW_SANDBOX_URL", v.optional(v.http_url), None),
             sandbox_port=read(settings, "APIGW_SANDBOX_PORT", v.whole(minimum=0, maximum=65535), 0),
             sandbox_speed=read(settings, "APIGW_SANDBOX_SPEED", v.number(above=0), 1.0),
+            sandbox_decoys=read(
+                settings, "APIGW_SANDBOX_DECOYS", v.number(minimum=0, maximum=1), DEFAULT_DECOYS
+            ),
+            sandbox_messy_site=read(
+                settings,
+                "APIGW_SANDBOX_MESSY_SITE",
+                v.number(minimum=0, maximum=1),
+                DEFAULT_MESSY_SITE,
+            ),
             item_timeout=read(
                 settings, "APIGW_ITEM_TIMEOUT", v.number(minimum=0, unit="s"), DEFAULT_ITEM_TIMEOUT
             ),

@@ -41,6 +41,7 @@ from scrapy_apigw.providers.spec import Credential, ProviderSpec
 
 __all__ = [
     "BATCH_RULES",
+    "DEFAULT_SEARCH_LIMIT",
     "PROVIDER",
     "RATE_LIMIT_MESSAGE",
     "SANDBOX_USER_AGENT",
@@ -139,11 +140,18 @@ def _recordings(answer: ApiAnswer) -> list[dict[str, Any]]:
     return [r for r in listed(answer.data.get("recordings")) if isinstance(r, dict) and r.get("id")]
 
 
+#: ``limit`` of the recording search (MusicBrainz's own default; see :class:`MusicBrainzClient`).
+DEFAULT_SEARCH_LIMIT = 25
+
+
 class MusicBrainzClient:
     """MusicBrainz part of the waterfall.
 
     Args:
-        search_limit: ``limit`` of the recording search, 1..100 (server default 25).
+        search_limit: ``limit`` of the recording search, 1..100 (default 25, the server's:
+            one artist's recordings of a title often all score 100 (live takes, edits,
+            remixes, a featuring credit, an ASCII-credited sound-alike), ranked by text, not by
+            truth, so the original can be sixth; a shorter page would lose it for a decoy).
         min_score: lowest MusicBrainz search ``score`` (0..100) a candidate needs; candidates that
             pass are then ranked by :func:`~scrapy_apigw.core.matching.best_match` (threshold 80).
 
@@ -156,7 +164,7 @@ class MusicBrainzClient:
 
     name = "musicbrainz"
 
-    def __init__(self, search_limit: int = 5, min_score: int = 80) -> None:
+    def __init__(self, search_limit: int = DEFAULT_SEARCH_LIMIT, min_score: int = 80) -> None:
         if not 1 <= search_limit <= 100:
             raise ValueError(f"search_limit must be 1..100, got {search_limit}")
         if not 0 <= min_score <= 100:

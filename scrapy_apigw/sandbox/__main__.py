@@ -13,10 +13,12 @@ from typing import Any
 
 from scrapy_apigw.sandbox.catalog import CatalogError
 from scrapy_apigw.sandbox.config import (
+    DEFAULT_DECOYS,
     DEFAULT_DISCOGS_CONSUMER_KEY,
     DEFAULT_DISCOGS_CONSUMER_SECRET,
     DEFAULT_DISCOGS_TOKEN,
     DEFAULT_LASTFM_API_KEY,
+    DEFAULT_MESSY_SITE,
     DEFAULT_SPOTIFY_CLIENT_ID,
     DEFAULT_SPOTIFY_CLIENT_SECRET,
     SandboxConfig,
@@ -63,12 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTTP status of Last.fm's error 29 (rate limit)",
     )  # fmt: skip
     parser.add_argument(
-        "--decoys", type=float, default=0.0, metavar="SHARE",
-        help="share 0..1 of the tracks that get decoys (other versions, covers...); default 0",
+        "--decoys", type=float, default=DEFAULT_DECOYS, metavar="SHARE",
+        help="share 0..1 of the tracks that get decoys (other versions, covers...); "
+        f"default {DEFAULT_DECOYS} (0: the catalog alone)",
     )  # fmt: skip
     parser.add_argument(
-        "--messy-site", type=float, default=0.0, metavar="SHARE",
-        help="share 0..1 of the site's rows written the DJ-tracklist way; default 0",
+        "--messy-site", type=float, default=DEFAULT_MESSY_SITE, metavar="SHARE",
+        help="share 0..1 of the site's rows written the DJ-tracklist way; "
+        f"default {DEFAULT_MESSY_SITE} (0: every row as catalogued)",
     )  # fmt: skip
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="Spotify token TTL, s")
     parser.add_argument("--spotify-client-id", default=DEFAULT_SPOTIFY_CLIENT_ID)

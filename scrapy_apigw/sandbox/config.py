@@ -10,10 +10,12 @@ __all__ = [
     "BASE_PATHS",
     "DEFAULT_BEATPORT_API_KEY",
     "DEFAULT_BEATPORT_API_SECRET",
+    "DEFAULT_DECOYS",
     "DEFAULT_DISCOGS_CONSUMER_KEY",
     "DEFAULT_DISCOGS_CONSUMER_SECRET",
     "DEFAULT_DISCOGS_TOKEN",
     "DEFAULT_LASTFM_API_KEY",
+    "DEFAULT_MESSY_SITE",
     "DEFAULT_SPOTIFY_CLIENT_ID",
     "DEFAULT_SPOTIFY_CLIENT_SECRET",
     "MODES",
@@ -28,6 +30,12 @@ DEFAULT_DISCOGS_CONSUMER_SECRET = "sandbox-discogs-secret"
 DEFAULT_LASTFM_API_KEY = "sandbox-lastfm-key"
 DEFAULT_BEATPORT_API_KEY = "sandbox-beatport-key"
 DEFAULT_BEATPORT_API_SECRET = "sandbox-beatport-secret"
+#: Default share (0..1) of the catalog tracks that get decoys, and of the tracklist site's rows
+#: written the DJ-tracklist way: real catalogs hold other versions, covers and look-alikes of
+#: nearly every track, and real tracklists are messy (issue 9), so the sandbox is too unless a
+#: caller asks for 0.
+DEFAULT_DECOYS = 0.3
+DEFAULT_MESSY_SITE = 0.3
 
 #: Where each imitated provider lives under the sandbox's base URL (the client's sandbox
 #: routing reads this too).
@@ -97,10 +105,11 @@ class SandboxConfig:
             fault closes that port. Off by default.
         decoys: share (0..1) of the catalog tracks that get decoy records (other versions,
             covers, the same title by other artists...: :mod:`scrapy_apigw.sandbox.decoys`);
-            0 (default) serves the catalog alone.
+            default :data:`DEFAULT_DECOYS` (0.3); 0 serves the catalog alone.
         messy_site: share (0..1) of the tracklist website's rows written the DJ-tracklist way
             ("(Original Mix)", "ID - ID", "A vs B", "[Label]", other casings and spellings:
-            :mod:`scrapy_apigw.sandbox.site`); 0 (default) writes every row as catalogued.
+            :mod:`scrapy_apigw.sandbox.site`); default :data:`DEFAULT_MESSY_SITE` (0.3); 0 writes
+            every row as catalogued.
     """
 
     host: str = "127.0.0.1"
@@ -125,8 +134,8 @@ class SandboxConfig:
     lastfm_unknown_track: Literal["stub", "error6"] = "stub"
     lastfm_rate_limit_status: int = 429
     provider_ports: bool = False
-    decoys: float = 0.0
-    messy_site: float = 0.0
+    decoys: float = DEFAULT_DECOYS
+    messy_site: float = DEFAULT_MESSY_SITE
 
     def __post_init__(self) -> None:
         problems = []

@@ -3,14 +3,14 @@
 A real search for "Strobe" by deadmau5 finds the radio edit, the extended mix, a live take, a
 remaster, karaoke and tribute covers, compilation appearances and the same title by other
 artists; MusicBrainz returns many recordings scoring 100 and several recordings per ISRC
-(PROVIDERS.md sections 1 and 2). With ``SandboxConfig.decoys`` = *share* > 0, that share of the
-catalog tracks (chosen from each track's own digest, so deterministically) gets one decoy of
-every family below that applies to it. Decoys are records of their own: their own ids, ISRCs
-(except where a real catalog shares one: ``compilation`` on Spotify, ``isrc_shared`` on
-MusicBrainz), durations, popularity and counts, all drawn from digests of a decoy key, never
-from a random generator. They are served by the providers' searches and lookups like any
-record, ranked by the providers' own text relevance (then popularity), not by truth; they never
-appear on the tracklist website.
+(PROVIDERS.md sections 1 and 2). With ``SandboxConfig.decoys`` = *share* > 0 (0.3 by default),
+that share of the catalog tracks (chosen from each track's own digest, so deterministically)
+gets one decoy of every family below that applies to it. Decoys are records of their own: their
+own ids, ISRCs (except where a real catalog shares one: ``compilation`` on Spotify,
+``isrc_shared`` on MusicBrainz), durations, popularity and counts, all drawn from digests of a
+decoy key, never from a random generator. They are served by the providers' searches and lookups
+like any record, ranked by the providers' own text relevance (then popularity), not by truth;
+they never appear on the tracklist website.
 
 Families (``Decoy.family``) and how each provider marks them (PROVIDERS.md: Spotify and Discogs
 put the version in the title, MusicBrainz keeps the title clean and uses ``disambiguation``,
@@ -32,7 +32,8 @@ featuring      1 artist: ``Title (feat. G)``    title clean, credit A feat. G ``
 transliteration ``Title`` by the ASCII or        a sound-alike cover credited  same
                Latin spelling ("Sigur Ros")     to that spelling
 compilation    ``Title`` on a compilation, same (same recording: not a new    on a compilation
-               ISRC, its own id                 one)                          release
+               ISRC and audio, its own id,      one)                          by "Various" (194),
+               1-10 years after the original                                  per-track artists
 isrc_shared    (not listed)                     another recording under the   (not listed)
                                                 same ISRC: ``radio edit``...
 ============== ================================ ============================= ==================
@@ -53,6 +54,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from scrapy_apigw.sandbox.records import (
+    DISCOGS_VARIOUS_ID,
     Decoy,
     Digest,
     DiscogsRecord,
@@ -142,6 +144,10 @@ GUESTS = ("Ella Rowe", "MC Tarik", "Ines Calder", "Yumi Sato")
 KARAOKE_ARTISTS = ("Karaoke Hits Band", "The Karaoke Channel", "Sing Karaoke Stars")
 VENUES = ("Brixton Academy", "Red Rocks", "Alexandra Palace", "Printworks", "Coachella")
 COMPILATIONS = ("Ministry of Sandbox: Anthems", "Club Classics Collection", "Now Dance Sandbox")
+#: Titles of the other artists' tracks next to the track on a Discogs compilation.
+FILLER_TITLES = ("Night Drive", "Second Sun", "Glasshouse", "Afterglow", "Low Tide", "Parallels")
+#: A compilation appearance comes 1-10 years after the original, not after this year.
+COMPILATION_LAST_YEAR = 2026
 
 
 def chosen(track: TrackRecord, share: float) -> bool:
@@ -277,8 +283,8 @@ def decoy_record(track: TrackRecord, family: str, kind: str, index: int) -> Trac
         isrc = track.isrc
         release = album = d.choice("compilation", COMPILATIONS)
         album_type = "compilation"
-        # A compilation gathers tracks already out: it comes 1 to 8 years after the original.
-        year = min(2025, track.year + d.between("compilation-delta", 1, 8))
+        # the same recording, released again later (never before the original)
+        year = min(COMPILATION_LAST_YEAR, track.year + d.between("comp-year", 1, 10))
         popularity = max(0, min(100, track.spotify.popularity + d.between("comp-pop", -25, 15)))
         length = _percent(d, length, None, 1000)
     else:  # isrc_shared
@@ -297,6 +303,8 @@ def decoy_record(track: TrackRecord, family: str, kind: str, index: int) -> Trac
         popularity=popularity,
         release_date=f"{year}" + rec.spotify.release_date[4:],
     )
+    if family == "compilation":  # the same recording: the same audio
+        spotify = replace(spotify, features=track.spotify.features)
     if family == "transliteration":  # a sound-alike, not the artist: its own artist ids
         spotify = replace(
             spotify,
@@ -318,7 +326,7 @@ def decoy_record(track: TrackRecord, family: str, kind: str, index: int) -> Trac
         musicbrainz = replace(
             musicbrainz, artist_ids=tuple(Digest(f"{key}/{a}").mbid("artist") for a in artists)
         )
-    discogs = _discogs(rec, family, key, artists, release, discogs_title, length)
+    discogs = _discogs(rec, family, key, artists, release, discogs_title, length, year)
     lastfm = replace(
         rec.lastfm,
         mbid=musicbrainz.recording_id if "musicbrainz" in providers else None,
@@ -338,19 +346,53 @@ def decoy_record(track: TrackRecord, family: str, kind: str, index: int) -> Trac
     )
 
 
+def _duration(length_ms: int) -> str:
+    seconds = round(length_ms / 1000)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _discogs_compilation(
+    d: DiscogsRecord, key: str, artists: Sequence[str], release: str, title: str, length: int,
+    year: int,
+) -> DiscogsRecord:  # fmt: skip
+    """A compilation by "Various" (go-discogs ``releases_71989``'s shape: per-track artists,
+    ``Compilation`` in the format's descriptions): the track at 2-07 between two tracks of
+    other artists, released in the compilation's *year*."""
+    g = Digest(key + "/discogs-compilation")
+    before, after = g.choice("filler-artist-1", OTHER_ARTISTS), g.choice("filler-artist-2", GUESTS)
+    first = g.choice("filler-title-1", FILLER_TITLES)
+    last = g.choice("filler-title-2", [t for t in FILLER_TITLES if t != first])
+    tracklist = (
+        ("2-06", first, _duration(g.between("filler-length-1", 150_000, 420_000))),
+        ("2-07", title, _duration(length)),
+        ("2-08", last, _duration(g.between("filler-length-2", 150_000, 420_000))),
+    )
+    kept = tuple(x for x in d.format_descriptions if x not in ("Single", "Album", "EP"))
+    return replace(
+        d,
+        title=release,
+        year=year,
+        released=str(year),
+        released_formatted=str(year),
+        format_descriptions=(*kept, "Compilation"),
+        tracklist=tracklist,
+        artist_ids=(DISCOGS_VARIOUS_ID,),
+        track_artists=((before,), tuple(artists), (after,)),
+    )
+
+
 def _discogs(
     rec: TrackRecord, family: str, key: str, artists: Sequence[str], release: str,
-    discogs_title: str, length: int,
+    discogs_title: str, length: int, year: int,
 ) -> DiscogsRecord | None:  # fmt: skip
     d = rec.discogs
     if d is None:  # the decoy's own digest said "no Discogs release": give it one anyway
         d = derive_record(rec.index, rec.title, artists, rec.genre, key=key + "/discogs").discogs
     if d is None:
         return None
-    seconds = round(length / 1000)
-    duration = f"{seconds // 60}:{seconds % 60:02d}"
-    position = "2-07" if family == "compilation" else d.tracklist[0][0]
-    tracklist = ((position, discogs_title, duration), *d.tracklist[1:])
+    if family == "compilation":
+        return _discogs_compilation(d, key, artists, release, discogs_title, length, year)
+    tracklist = ((d.tracklist[0][0], discogs_title, _duration(length)), *d.tracklist[1:])
     if family == "transliteration":
         artist_ids = tuple(
             Digest(f"{key}/{a}").between("dg-artist", 1000, 9_999_999) for a in artists

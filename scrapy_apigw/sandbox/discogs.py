@@ -18,7 +18,9 @@ besides ``track`` entries, some releases open with a ``heading`` entry (``positi
 titled like the release, which is often the track's own title), some group their later
 versions under an ``index`` entry with ``sub_tracks``, and some credit ``artists`` per track
 (the release's artists on its own tracks, a guest artist on a guest track). Which layout a
-release gets is derived from its id, so it is the same on every run.
+release gets is derived from its id, so it is the same on every run. A compilation decoy is
+credited to "Various" (artist 194) like real compilations: search title ``"Various - <name>"``,
+``Compilation`` among the format's descriptions, every track crediting its own artists.
 
 Auth: ``Authorization: Discogs token=<t>``, ``?token=<t>``, or the consumer key and secret:
 ``Authorization: Discogs key=<k>, secret=<s>`` or ``?key=<k>&secret=<s>``. Wrong credentials
@@ -48,10 +50,23 @@ from scrapy_apigw.sandbox.config import SandboxConfig
 from scrapy_apigw.sandbox.http import Reply, SandboxRequest, json_reply
 from scrapy_apigw.sandbox.limits import Decision, SlidingWindow
 from scrapy_apigw.sandbox.provider import Provider
-from scrapy_apigw.sandbox.records import Digest, DiscogsRecord, TrackRecord, discogs_artist_id
+from scrapy_apigw.sandbox.records import (
+    DISCOGS_VARIOUS,
+    DISCOGS_VARIOUS_ID,
+    Digest,
+    DiscogsRecord,
+    TrackRecord,
+    discogs_artist_id,
+)
 from scrapy_apigw.sandbox.text import artist_tokens, fold, tokens
 
-__all__ = ["AUTHENTICATED_LIMIT", "UNAUTHENTICATED_LIMIT", "WINDOW_SECONDS", "Discogs"]
+__all__ = [
+    "AUTHENTICATED_LIMIT",
+    "UNAUTHENTICATED_LIMIT",
+    "WINDOW_SECONDS",
+    "Discogs",
+    "credit",
+]
 
 AUTHENTICATED_LIMIT = 60
 UNAUTHENTICATED_LIMIT = 25
@@ -63,6 +78,12 @@ NOT_FOUND = "The requested resource was not found."
 #: Guests credited on a guest track of a release with per-track artists (not catalog artists).
 GUEST_ARTISTS = ("Sandbox Guest", "DJ Reprise", "The Other Side")
 _IMAGE = "https://i.discogs.com/sandbox/rs:fit/g:sm/q:{q}/h:{h}/w:{w}/{name}.jpeg"
+
+
+def credit(track: TrackRecord) -> str:
+    """The release's credit: ``"Various"`` for a compilation, else the track's artists."""
+    d = track.discogs
+    return DISCOGS_VARIOUS if d is not None and d.track_artists else track.credit
 
 
 def slug(text: str) -> str:
@@ -238,13 +259,14 @@ class Discogs(Provider):
     @staticmethod
     def _matches(track: TrackRecord, d: DiscogsRecord, req: SandboxRequest) -> bool:
         text_pool = set(tokens(track.credit)) | set(tokens(d.title)) | set(tokens(d.label))
+        text_pool |= set(tokens(credit(track)))
         for _, title, _ in d.tracklist:
             text_pool |= set(tokens(title))
         checks: dict[str, Any] = {
             "q": lambda w: set(tokens(w)) <= text_pool,
             "artist": lambda w: _artist_matches(w, track),
             "track": lambda w: any(set(tokens(w)) <= set(tokens(t)) for _, t, _ in d.tracklist),
-            "title": lambda w: set(tokens(w)) <= set(tokens(f"{track.credit} {d.title}")),
+            "title": lambda w: set(tokens(w)) <= set(tokens(f"{credit(track)} {d.title}")),
             "release_title": lambda w: set(tokens(w)) <= set(tokens(d.title)),
             "label": lambda w: set(tokens(w)) <= set(tokens(d.label)),
             "catno": lambda w: re.sub(r"[\s-]", "", fold(w)) == re.sub(r"[\s-]", "", fold(d.catno)),
@@ -264,7 +286,7 @@ class Discogs(Provider):
 
     def _result(self, track: TrackRecord, d: DiscogsRecord, kind: str, base: str) -> dict[str, Any]:
         entity_id = d.master_id if kind == "master" else d.release_id
-        title = f"{track.credit} - {d.title}"
+        title = f"{credit(track)} - {d.title}"
         result: dict[str, Any] = {"country": d.country}
         if d.year:
             result["year"] = str(d.year)
@@ -302,16 +324,10 @@ class Discogs(Provider):
 
     @staticmethod
     def _artists(track: TrackRecord, base: str) -> list[dict[str, Any]]:
-        n = len(track.artists)
-        return [
-            _artist_entry(
-                name,
-                discogs_artist_id(name),
-                "" if i == n - 1 else ("&" if i == n - 2 else ","),
-                base,
-            )
-            for i, name in enumerate(track.artists)
-        ]
+        """The release's ``artists``: ``Various`` (194) for a compilation."""
+        if track.discogs is not None and track.discogs.track_artists:
+            return [_artist_entry(DISCOGS_VARIOUS, DISCOGS_VARIOUS_ID, "", base)]
+        return _credit_entries(track.artists, base)
 
     @staticmethod
     def _tracklist(d: DiscogsRecord, track: TrackRecord, base: str) -> list[dict[str, Any]]:
@@ -321,6 +337,10 @@ class Discogs(Provider):
             {"position": pos, "type_": "track", "title": title, "duration": duration}
             for pos, title, duration in d.tracklist
         ]
+        if d.track_artists:  # a compilation: every track credits its own artists
+            for entry, names in zip(entries, d.track_artists, strict=True):
+                entry["artists"] = _credit_entries(names, base)
+            return entries
         if layout.per_mille("per-track-artists") < 300:
             credit = Discogs._artists(track, base)
             for entry in entries:
@@ -359,7 +379,7 @@ class Discogs(Provider):
         """The ``GET /releases/{id}`` document of *track*'s release."""
         d = track.discogs
         assert d is not None
-        uri_slug = slug(f"{track.credit} {d.title}")
+        uri_slug = slug(f"{credit(track)} {d.title}")
         image = _IMAGE.format(q=90, h=600, w=600, name=f"R-{d.release_id}-{d.image_hash}")
         thumb = _IMAGE.format(q=40, h=150, w=150, name=f"R-{d.release_id}-{d.image_hash}")
         obj: dict[str, Any] = {
@@ -369,7 +389,7 @@ class Discogs(Provider):
             "resource_url": f"{base}/discogs/releases/{d.release_id}",
             "uri": f"https://www.discogs.com/release/{d.release_id}-{uri_slug}",
             "artists": self._artists(track, base),
-            "artists_sort": track.credit,
+            "artists_sort": credit(track),
             "labels": [
                 {
                     "name": d.label,
@@ -460,7 +480,7 @@ class Discogs(Provider):
         """The ``GET /masters/{id}`` document of *track*'s master release."""
         d = track.discogs
         assert d is not None
-        uri_slug = slug(f"{track.credit} {d.title}")
+        uri_slug = slug(f"{credit(track)} {d.title}")
         return {
             "id": d.master_id,
             "main_release": d.release_id,
@@ -482,6 +502,20 @@ class Discogs(Provider):
             "data_quality": "Correct",
             "videos": [],
         }
+
+
+def _credit_entries(names: tuple[str, ...] | list[str], base: str) -> list[dict[str, Any]]:
+    """``artists[]`` entries of a credit ("A, B & C": joins ``","``, ``"&"``, ``""``)."""
+    n = len(names)
+    return [
+        _artist_entry(
+            name,
+            discogs_artist_id(name),
+            "" if i == n - 1 else ("&" if i == n - 2 else ","),
+            base,
+        )
+        for i, name in enumerate(names)
+    ]
 
 
 def _artist_entry(name: str, artist_id: int, join: str, base: str) -> dict[str, Any]:

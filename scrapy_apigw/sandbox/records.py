@@ -254,6 +254,15 @@ class DiscogsRecord:
     lowest_price: float | None
     date_added: str
     image_hash: str
+    #: Non-empty for a compilation by "Various" (Discogs artist :data:`DISCOGS_VARIOUS_ID`, as
+    #: on real compilations): the artists credited on each tracklist entry, in tracklist order
+    #: (the release itself credits "Various").
+    track_artists: tuple[tuple[str, ...], ...] = ()
+
+
+#: Discogs' "Various" artist (``{"name": "Various", "id": 194}``): the credit of compilations.
+DISCOGS_VARIOUS_ID = 194
+DISCOGS_VARIOUS = "Various"
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,10 @@ With Scrapy: ``response.css("li.track")``, then ``.attrib["data-position"]``,
 ``.css("span.title::text").get()``. Several artists are shown as one credit, joined with
 ``" & "``, ``", "``, ``" feat. "`` or ``" x "`` (varying per track, as on real sites).
 
-Messy rows (``SandboxConfig.messy_site`` = *share* > 0): that share of the rows that play a
-catalog track (chosen per tracklist and position from digests, so deterministically) is written
-the way DJ tracklists write tracks, one style per row (:data:`MESSY_STYLES`, ``Row.style``):
+Messy rows (``SandboxConfig.messy_site`` = *share* > 0, 0.3 by default): that share of the rows
+that play a catalog track (chosen per tracklist and position from digests, so deterministically)
+is written the way DJ tracklists write tracks, one style per row (:data:`MESSY_STYLES`,
+``Row.style``):
 
 - ``original_mix``: ``Title (Original Mix)`` (titles without a version of their own);
 - ``label``: ``Title [Label]`` (tracks with a Discogs label);

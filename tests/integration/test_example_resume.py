@@ -16,10 +16,17 @@ from typing import Any
 import pytest
 from conftest import EXAMPLE_PROJECT, example_crawl_command, example_crawl_env
 
-#: Track rows of the sandbox's tracklist site (21 tracklists), as the example crawl yields them.
-SITE_TRACKS = 438
-#: Track rows of its first 5 tracklists (``-a limit=5``).
-FIRST_5_TRACKS = 21 + 21 + 20 + 22 + 22
+from scrapy_apigw.sandbox.catalog import Catalog
+from scrapy_apigw.sandbox.config import DEFAULT_DECOYS, DEFAULT_MESSY_SITE
+from scrapy_apigw.sandbox.site import build_tracklists
+
+#: The tracklist site of the example's in-process sandbox: the default one, with the default
+#: decoys (3 more catalog tracks) and messy rows (21 tracklists).
+_SITE = build_tracklists(Catalog.load(decoys=DEFAULT_DECOYS), DEFAULT_MESSY_SITE)
+#: Track rows of the whole site (441), as the example crawl yields them.
+SITE_TRACKS = sum(len(t.rows) for t in _SITE)
+#: Track rows of its first 5 tracklists (``-a limit=5``): 21 + 21 + 20 + 22 + 22.
+FIRST_5_TRACKS = sum(len(t.rows) for t in _SITE[:5])
 #: Tracklist pages crawled before the first run is stopped.
 STOP_AFTER_PAGES = 2
 #: What the first run adds: one site page at a time, 1 s apart, so pages are still queued in the

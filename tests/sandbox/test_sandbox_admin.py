@@ -7,6 +7,7 @@ import base64
 from fixtures_sandbox import SandboxProcess
 
 from scrapy_apigw.sandbox.catalog import Catalog
+from scrapy_apigw.sandbox.config import DEFAULT_DECOYS
 
 SECRETS = ("sandbox-lastfm-key", "sandbox-discogs-token", "sandbox-client-secret", "bogus-secret")
 
@@ -67,8 +68,9 @@ def test_reset_health_and_catalog(sandbox: SandboxProcess) -> None:
 def test_catalog_is_the_same_in_every_process(sandbox: SandboxProcess) -> None:
     """The subprocess (its own hash seed) and this process derive identical records."""
     served = sandbox.catalog()
-    local = Catalog.load()
+    local = Catalog.load(decoys=DEFAULT_DECOYS)  # the session sandbox runs with the defaults
     assert served["count"] == len(local) and served["tracks"] == local.summary()
+    assert served["decoys"] == local.decoy_summary() and len(local.decoys) == 901
     assert served["tracklists"] == sandbox.health()["tracklists"]
 
 

@@ -45,7 +45,10 @@ def test_custom_catalog_forbidden_features_and_sigterm(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         served = handle.catalog()
-        assert served["count"] == 3 and served["tracks"][1]["artists"] == ["Tester", "Guest"]
+        # decoys are on by default: the three entries first, then the three Cyrillic tracks
+        # decoys add (scrapy_apigw.sandbox.decoys.EXTRA_TRACKS)
+        assert served["count"] == 6 and served["tracks"][1]["artists"] == ["Tester", "Guest"]
+        assert [t["title"] for t in served["tracks"]][:3] == ["Alpha (Club Mix)", "Beta", "Gamma"]
         form = (
             b"grant_type=client_credentials"
             b"&client_id=sandbox-client-id&client_secret=sandbox-client-secret"

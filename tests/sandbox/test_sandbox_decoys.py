@@ -12,8 +12,9 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 
+from scrapy_apigw.sandbox.__main__ import build_parser, config_from_args
 from scrapy_apigw.sandbox.catalog import Catalog
-from scrapy_apigw.sandbox.config import SandboxConfig
+from scrapy_apigw.sandbox.config import DEFAULT_DECOYS, DEFAULT_MESSY_SITE, SandboxConfig
 from scrapy_apigw.sandbox.decoys import VERSION_KINDS, decoy_record, families_for
 from scrapy_apigw.sandbox.discogs import Discogs
 from scrapy_apigw.sandbox.http import SandboxRequest
@@ -127,7 +128,19 @@ def test_same_share_same_decoys_and_smaller_share_is_a_subset() -> None:
     assert len(part) == 376 and len(part.decoys) == 901
     assert len({t.decoy.of_index for t in part.decoys if t.decoy}) == 111
     assert {t.spotify.id for t in part.decoys} < {t.spotify.id for t in full.decoys}
-    assert len(Catalog.load().tracks) == 373  # off by default: the catalog alone
+    assert len(Catalog.load().tracks) == 373  # a bare Catalog has none: the catalog alone
+
+
+def test_decoys_and_messy_site_are_on_by_default() -> None:
+    """A sandbox is like the real catalogs unless told otherwise (issue 9): 0.3 of each."""
+    assert (DEFAULT_DECOYS, DEFAULT_MESSY_SITE) == (0.3, 0.3)
+    config = SandboxConfig()
+    assert (config.decoys, config.messy_site) == (0.3, 0.3)
+    args = build_parser().parse_args([])
+    assert config_from_args(args) == config
+    off = config_from_args(build_parser().parse_args(["--decoys", "0", "--messy-site", "0"]))
+    assert (off.decoys, off.messy_site) == (0.0, 0.0)
+    assert "default 0.3" in build_parser().format_help()
 
 
 def test_decoy_share_is_validated() -> None:
@@ -303,10 +316,24 @@ def test_compilation_family(tiny: Catalog) -> None:
                           track="Strobe")["results"]  # fmt: skip
     assert comp.discogs is not None
     assert comp.discogs.release_id in [r["id"] for r in results]
+    # A later release of the same recording: the same audio, never dated before the original.
+    assert comp.spotify.features == true.spotify.features
+    assert comp.spotify.release_date[:4] > true.spotify.release_date[:4]
+    # Discogs: a compilation by "Various" (artist 194), as real ones are (go-discogs
+    # releases_71989: "Compilation" among the descriptions, every track crediting its artists).
+    listed = next(r for r in results if r["id"] == comp.discogs.release_id)
+    assert listed["title"] == f"Various - {comp.discogs.title}"
+    assert "Compilation" in listed["format"]
     release = discogs_get(tiny, f"/releases/{comp.discogs.release_id}")
-    assert release["tracklist"][0]["position"] == "2-07" or any(
-        t.get("position") == "2-07" for t in release["tracklist"]
-    )
+    assert [(a["name"], a["id"]) for a in release["artists"]] == [("Various", 194)]
+    assert release["artists_sort"] == "Various"
+    assert "Compilation" in release["formats"][0]["descriptions"]
+    assert release["year"] == int(comp.spotify.release_date[:4])
+    tracks = [(t["position"], t["title"], [a["name"] for a in t["artists"]]) for t in
+              release["tracklist"]]  # fmt: skip
+    assert tracks[1] == ("2-07", "Strobe", ["deadmau5"])
+    assert [p for p, _, _ in tracks] == ["2-06", "2-07", "2-08"]
+    assert all(names and "deadmau5" not in names for _, _, names in (tracks[0], tracks[2]))
 
 
 def test_several_recordings_per_isrc(tiny: Catalog) -> None:

@@ -8,6 +8,7 @@ import pytest
 from fixtures_sandbox import SandboxProcess, load_shared_fixture, shape_problems
 
 from scrapy_apigw.sandbox.catalog import Catalog
+from scrapy_apigw.sandbox.config import DEFAULT_DECOYS
 from scrapy_apigw.sandbox.records import TrackRecord
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -17,7 +18,8 @@ KEY = "sandbox-lastfm-key"
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return Catalog.load()
+    """The session sandbox's catalog: the default one, with its default decoys."""
+    return Catalog.load(decoys=DEFAULT_DECOYS)
 
 
 def vinyl_with_offers(catalog: Catalog) -> TrackRecord:

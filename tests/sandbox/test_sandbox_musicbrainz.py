@@ -10,13 +10,15 @@ import pytest
 from fixtures_sandbox import HttpReply, SandboxProcess, load_shared_fixture, shape_problems
 
 from scrapy_apigw.sandbox.catalog import Catalog
+from scrapy_apigw.sandbox.config import DEFAULT_DECOYS
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return Catalog.load()
+    """The session sandbox's catalog: the default one, with its default decoys."""
+    return Catalog.load(decoys=DEFAULT_DECOYS)
 
 
 def mb(
@@ -71,7 +73,12 @@ def test_isrc_with_two_recordings(sandbox: SandboxProcess, catalog: Catalog) -> 
 
 def test_isrc_errors(sandbox: SandboxProcess, catalog: Catalog) -> None:
     real_404 = load_shared_fixture(SHARED, "musicbrainz/TRANSCRIBED_error_404_not_found.json")
-    unlisted = next(t for t in catalog if not t.musicbrainz.isrc_listed)
+    # an ISRC MusicBrainz lists no recording under (not even a decoy sharing it)
+    unlisted = next(
+        t
+        for t in catalog
+        if not any(r.musicbrainz.isrc_listed for r in catalog.by_isrc.get(t.isrc, []))
+    )
     missing = mb(sandbox, f"/isrc/{unlisted.isrc}", fmt="json")
     assert missing.status == 404 and missing.json() == real_404
     malformed = mb(sandbox, "/isrc/NOT-AN-ISRC", fmt="json")
@@ -191,16 +198,28 @@ def test_isrc_or_search_lists_each_isrcs_recordings(
     plain = next(
         t for t in catalog if t.musicbrainz.isrc_listed and not t.musicbrainz.atmos_recording_id
     )
-    unlisted = next(t for t in catalog if not t.musicbrainz.isrc_listed)
+    unlisted = next(
+        t
+        for t in catalog
+        if not any(r.musicbrainz.isrc_listed for r in catalog.by_isrc.get(t.isrc, []))
+    )
     query = f"isrc:({atmos.isrc} OR {plain.isrc} OR {unlisted.isrc})"
     body = mb(sandbox, "/recording", fmt="json", query=query, limit="100").json()
     found = sorted((r["isrcs"][0], r["id"]) for r in body["recordings"])
+    # with the other recordings listed under the same ISRCs (isrc_shared decoys), if any
+    shared = [
+        (r.isrc, r.musicbrainz.recording_id)
+        for isrc in (atmos.isrc, plain.isrc)
+        for r in catalog.by_isrc[isrc]
+        if r.decoy is not None and r.musicbrainz.isrc_listed
+    ]
     assert found == sorted(
         [
             (atmos.isrc, atmos.musicbrainz.recording_id),
             (atmos.isrc, atmos.musicbrainz.atmos_recording_id),
             (plain.isrc, plain.musicbrainz.recording_id),
+            *shared,
         ]
     )
-    assert body["count"] == 3
+    assert body["count"] == 3 + len(shared)
     assert all(r["artist-credit"] for r in body["recordings"])

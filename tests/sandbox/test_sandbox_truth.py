@@ -89,7 +89,7 @@ def _admin(dispatcher: Dispatcher, path: str) -> object:
 
 
 def test_admin_serves_truth_and_decoys() -> None:
-    dispatcher = Dispatcher(SandboxConfig(decoys=0.3, messy_site=0.3))
+    dispatcher = Dispatcher(SandboxConfig())  # the defaults: decoys 0.3, messy rows 0.3
     truth = _admin(dispatcher, "truth")
     assert isinstance(truth, dict) and truth["count"] == 441 == len(truth["rows"])
     assert sum(r["findable"] for r in truth["rows"]) == 407
@@ -99,5 +99,7 @@ def test_admin_serves_truth_and_decoys() -> None:
     assert Counter(d["family"] for d in catalog["decoys"])["transliteration"] == 13
     health = _admin(dispatcher, "health")
     assert isinstance(health, dict) and health["decoys"] == 901
-    plain = Dispatcher(SandboxConfig())
+    plain = Dispatcher(SandboxConfig(decoys=0, messy_site=0))
     assert _admin(plain, "catalog")["decoys"] == []  # type: ignore[index]
+    plain_truth = _admin(plain, "truth")
+    assert isinstance(plain_truth, dict) and plain_truth["count"] == 438

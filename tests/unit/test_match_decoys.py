@@ -20,6 +20,11 @@ from scrapy_apigw.providers.discogs import DiscogsClient, track_confidence
 from scrapy_apigw.providers.lastfm import LastFmClient
 from scrapy_apigw.providers.musicbrainz import MusicBrainzClient
 from scrapy_apigw.providers.spotify import SpotifyClient
+from scrapy_apigw.sandbox.catalog import Catalog
+from scrapy_apigw.sandbox.config import DEFAULT_DECOYS, DEFAULT_DISCOGS_TOKEN, SandboxConfig
+from scrapy_apigw.sandbox.discogs import Discogs
+from scrapy_apigw.sandbox.http import SandboxRequest
+from scrapy_apigw.sandbox.musicbrainz import MusicBrainz
 
 # -- Spotify shapes ----------------------------------------------------------------------------
 
@@ -558,3 +563,113 @@ def test_discogs_cover_releases_credited_to_the_artist_are_not_candidates() -> N
     ]
     ranked = DiscogsClient._rank(results, TrackContext(artist="Kolsch", title="Grey"))
     assert [r["id"] for r in ranked] == [32]
+
+
+# -- against the sandbox's own answers (the default decoy catalog) -----------------------------
+
+
+@pytest.fixture(scope="module")
+def decoy_catalog() -> Catalog:
+    """The default sandbox catalog with its default decoys (what every sandbox serves)."""
+    return Catalog.load(decoys=DEFAULT_DECOYS)
+
+
+def sandbox_route(handler: Any, prefix: str, **auth: str) -> Any:
+    """A :class:`FakeFetch` route answering each call from a sandbox provider *handler* (its
+    pure ``serve``, no socket), the fake clock 10 s further on every call (no rate limit);
+    *auth* headers stand for the gateway's authentication."""
+    clock = [0.0]
+
+    def route(call: Any) -> tuple[int, Any]:
+        clock[0] += 10.0
+        query: dict[str, list[str]] = {}
+        for key, value in call.params:
+            query.setdefault(key, []).append(value)
+        path = prefix + call.path
+        headers = {"user-agent": "scrapy-apigw-tests/1.0 ( tests@example.invalid )", **auth}
+        reply = handler.serve(SandboxRequest("GET", path, path, query, headers, b"", clock[0]))
+        return reply.status, reply.json()
+
+    return route
+
+
+def test_musicbrainz_transliteration_sound_alike_is_not_taken_for_an_original_listed_sixth(
+    decoy_catalog: Catalog,
+) -> None:
+    """Family ``transliteration``: a list writes Röyksopp as "Royksopp". Spotify's ISRC is not
+    listed with the original at MusicBrainz (only with a radio edit: rejected), so the search
+    decides; its recordings scoring 100 rank a live take, the radio edit, a remix, the
+    ASCII-credited sound-alike "Royksopp - Eple" and a featuring credit before the original.
+    With 5 results the sound-alike was taken (confidence 0.87); the client asks for 25."""
+
+    def eple() -> TrackContext:
+        return TrackContext(
+            artist="Royksopp", title="Eple", artists=("Royksopp",), isrc="DKISY1954725",
+            duration_ms=446559,
+        )  # fmt: skip
+
+    client = MusicBrainzClient()
+    fetch = FakeFetch(client, sandbox_route(MusicBrainz(decoy_catalog), "/ws/2"))
+    result = enrich(client, eple(), fetch)
+    assert result.status == "ok"
+    assert result.fields["musicbrainz_id"] == "e9c2a20a-aa7d-54d6-9347-927139c614cf"
+    assert [(c.path, dict(c.params).get("limit")) for c in fetch.calls] == [
+        ("/isrc/DKISY1954725", None),
+        ("/recording", "25"),
+    ]
+    narrow = MusicBrainzClient(search_limit=5)  # the former default
+    before = enrich(
+        narrow, eple(), FakeFetch(narrow, sandbox_route(MusicBrainz(decoy_catalog), "/ws/2"))
+    )
+    assert before.fields["musicbrainz_id"] == "1834505f-ccfc-500e-87ff-e88d4803a418"  # "Royksopp"
+
+
+def test_discogs_compilation_by_various_is_never_fetched_when_the_original_is_listed() -> None:
+    """Family ``compilation`` on Discogs: a compilation is credited to "Various" (artist 194,
+    ``Compilation`` in its formats, the track credited on its own tracklist entry), found by
+    the artist's name and listing the track under its exact title, and older in the search
+    than the album. The release the artist made is taken; the compilation is not fetched."""
+    search = {
+        "pagination": {"page": 1, "pages": 1, "per_page": 5, "items": 2, "urls": {}},
+        "results": [
+            {"id": 41, "type": "release", "title": "Various - Club Classics Collection",
+             "year": "2008", "label": ["Sandbox Comps"], "format": ["CD", "Compilation"]},
+            {"id": 42, "type": "release", "title": "deadmau5 - For Lack Of A Better Name",
+             "year": "2009", "label": ["mau5trap"], "catno": "MAU5004"},
+        ],
+    }  # fmt: skip
+    album = discogs_release(42, [("FML", "6:44"), ("Strobe", "10:37")])
+    client = DiscogsClient()
+    fetch = FakeFetch(
+        client, routes({"/database/search": (200, search), "/releases/42": (200, album)})
+    )
+    result = enrich(client, TrackContext(artist="deadmau5", title="Strobe"), fetch)
+    assert result.status == "ok" and result.fields["discogs_id"] == 42
+    assert [c.path for c in fetch.calls] == ["/database/search", "/releases/42"]
+    ranked = DiscogsClient._rank(search["results"], TrackContext(artist="deadmau5", title="Strobe"))
+    assert [r["id"] for r in ranked] == [42]
+
+
+def test_discogs_sandbox_compilations_by_various_are_not_taken(decoy_catalog: Catalog) -> None:
+    """The same on the sandbox's own answers (default decoys): for "Digitalism - Pogo" the
+    search lists the "Various - ..." compilation (release 19094087) first, before the single
+    19498278, which is taken. "Kolsch - Grey" (Kölsch) has no release of its own: its
+    compilation appearance, formerly credited to Kölsch and taken, is not even fetched."""
+    handler = Discogs(decoy_catalog, SandboxConfig())
+    token = {"authorization": f"Discogs token={DEFAULT_DISCOGS_TOKEN}"}
+    client = DiscogsClient()
+    fetch = FakeFetch(client, sandbox_route(handler, "", **token))
+    result = enrich(client, TrackContext(artist="Digitalism", title="Pogo"), fetch)
+    search = fetch.route(fetch.calls[0])[1]["results"]
+    assert search[0]["id"] == 19094087 and search[0]["title"].startswith("Various - ")
+    assert result.status == "ok" and result.fields["discogs_id"] == 19498278
+    assert "/releases/19094087" not in [c.path for c in fetch.calls]
+    fetch = FakeFetch(client, sandbox_route(handler, "", **token))
+    result = enrich(client, TrackContext(artist="Kolsch", title="Grey"), fetch)
+    assert result.status == "not_found"
+    compilation = next(
+        t for t in decoy_catalog.decoys
+        if t.decoy and t.decoy.family == "compilation" and t.title == "Grey"
+    )  # fmt: skip
+    assert compilation.discogs is not None
+    assert f"/releases/{compilation.discogs.release_id}" not in [c.path for c in fetch.calls]

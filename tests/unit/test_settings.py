@@ -223,6 +223,14 @@ BAD_SETTINGS = [
     ),
     ({"APIGW_SANDBOX_SPEED": 0}, "APIGW_SANDBOX_SPEED = 0: expected a number > 0"),
     (
+        {"APIGW_SANDBOX_DECOYS": 1.5},
+        "APIGW_SANDBOX_DECOYS = 1.5: expected a number >= 0 and <= 1",
+    ),
+    (
+        {"APIGW_SANDBOX_MESSY_SITE": "lots"},
+        "APIGW_SANDBOX_MESSY_SITE = 'lots': expected a number >= 0 and <= 1",
+    ),
+    (
         {"APIGW_MIN_MATCH_CONFIDENCE": 1.5},
         "APIGW_MIN_MATCH_CONFIDENCE = 1.5: expected a number >= 0 and <= 1",
     ),
@@ -471,3 +479,20 @@ def test_min_match_confidence_defaults_to_0_8_and_reads_command_line_strings():
         Settings({"APIGW_MIN_MATCH_CONFIDENCE": "0.9"}), environ={}
     )
     assert parsed.min_match_confidence == 0.9
+
+
+def test_in_process_sandbox_has_decoys_and_a_messy_site_unless_told_otherwise():
+    """Issue 9: the sandbox catalog is like the real ones by default (0.3 of each); the two
+    settings reach the in-process sandbox's config."""
+    from scrapy.utils.test import get_crawler
+
+    from scrapy_apigw.gateway import Gateway
+
+    default = parse({"APIGW_SANDBOX": True})
+    assert (default.sandbox_decoys, default.sandbox_messy_site) == (0.3, 0.3)
+    config = Gateway(get_crawler(), default).sandbox.config  # type: ignore[union-attr]
+    assert (config.decoys, config.messy_site) == (0.3, 0.3)
+    off = parse({"APIGW_SANDBOX": True, "APIGW_SANDBOX_DECOYS": "0", "APIGW_SANDBOX_MESSY_SITE": 0})
+    assert (off.sandbox_decoys, off.sandbox_messy_site) == (0.0, 0.0)
+    config = Gateway(get_crawler(), off).sandbox.config  # type: ignore[union-attr]
+    assert (config.decoys, config.messy_site, config.speed) == (0.0, 0.0, 1.0)
