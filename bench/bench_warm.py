@@ -2,12 +2,14 @@
 
 Run from the repository root (not part of the test suite)::
 
-    python bench/bench_warm.py [--items 20000] [--speed 100] [--concurrency 100]
+    python bench/bench_warm.py [--items 20000] [--speed 100] [--concurrency 100] [--decoys S]
 
 It starts ONE provider sandbox (``python -m scrapy_apigw.sandbox --port 0 --speed S``) and ONE
-redis-server (``tests/fixtures_redis.py``). The items are the rows of the sandbox website's
-tracklists, exactly what the example spider scrapes (``scrapy_apigw.sandbox.site``'s
-``build_tracklists`` on the default catalog: 438 rows) as the example project's ``TrackItem``.
+redis-server (``tests/fixtures_redis.py``). The sandbox serves its default catalog with its
+default decoys (0.3: other versions, covers, compilations... in the search answers;
+``--decoys 0`` for the catalog alone). The items are the rows of the sandbox website's
+tracklists as catalogued (``scrapy_apigw.sandbox.site``'s ``build_tracklists`` on the default
+catalog, without the messy rows: 438 rows) as the example project's ``TrackItem``.
 For each backend (``embedded``: the SQLite file; ``redis``: the redis-server) it runs two
 passes, each in its own process (so a pass's peak RSS is its own):
 
@@ -251,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=20_000, help="items of each warm pass")
     parser.add_argument("--speed", type=float, default=100.0, help="sandbox speed (cold pass)")
     parser.add_argument("--concurrency", type=int, default=100, help="items in flight")
+    parser.add_argument(
+        "--decoys",
+        type=float,
+        default=None,
+        help="the sandbox's decoy share (default: the sandbox's own, 0.3); 0 for the catalog alone",
+    )
     parser.add_argument("--backends", default="embedded,redis")
     parser.add_argument("--output", type=Path, default=RESULTS / "warm-latest.json")
     parser.add_argument("--profile-dir", type=Path, help="cProfile each warm pass into DIR")
@@ -272,12 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     from scrapy_apigw.sandbox import start_sandbox_process
 
     started = datetime.now(timezone.utc)
+    decoys = () if args.decoys is None else ("--decoys", str(args.decoys))
     passes: list[Pass] = []
     with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
         work = Path(tmp)
         print(f"starting the sandbox (speed {args.speed}) and redis-server", file=sys.stderr)
         with (
-            start_sandbox_process(args.speed) as sandbox,
+            start_sandbox_process(args.speed, *decoys) as sandbox,
             own_redis_server(work / "redis") as redis,
         ):
             for backend in args.backends.split(","):
@@ -338,7 +347,8 @@ def print_report(
     """The passes' figures as a markdown table, the ratio, and the targets missed."""
     print(
         f"\nwarm passes of {args.items} items, concurrency {args.concurrency}; "
-        f"cold passes at sandbox speed {args.speed}; {entries} entries in Redis\n"
+        f"cold passes at sandbox speed {args.speed}; sandbox decoys "
+        f"{'default' if args.decoys is None else args.decoys}; {entries} entries in Redis\n"
     )
     print(
         "| backend | pass | items | wall s | items/s | 2nd half items/s | hits/item "
