@@ -7,6 +7,7 @@ backend for a while, so a dead Redis costs no waiting per item.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -321,25 +322,26 @@ class ResponseCache:
         scope = generation_scope(call.provider, call.data_type)
         known = self._generations.get(scope)
         now = self._clock()
-        counter = getattr(self.backend, "counter", None)
-        if counter is None:
-            return 0
-
-        async def read(_: Flight[int]) -> int:
-            generation = int(await counter(self._name(GENERATIONS), scope))
-            self._generations[scope] = (generation, now)
-            return generation
-
         if known is not None and now - known[1] < self._max_age:
             if (
                 now - known[1] >= GENERATION_REFRESH_AHEAD * self._max_age
                 and not self._generation_reads.in_flight(scope)
             ):
                 # Read ahead; a failure is the later lookups' to see if it lasts.
+                read = functools.partial(self._read_generation, scope, now)
                 refresh, _ = self._generation_reads.join(scope, read)
                 refresh.addErrback(lambda _: None)
             return known[0]
+        read = functools.partial(self._read_generation, scope, now)
         generation, _ = await self._generation_reads.share(scope, read)
+        return generation
+
+    async def _read_generation(self, scope: str, now: float, _: Flight[int]) -> int:
+        """Read *scope*'s generation from the backend (0 for one without counters) and keep
+        it as read at *now*; one per scope at a time (:attr:`_generation_reads`)."""
+        counter = getattr(self.backend, "counter", None)
+        generation = 0 if counter is None else int(await counter(self._name(GENERATIONS), scope))
+        self._generations[scope] = (generation, now)
         return generation
 
     def _name(self, counters: str) -> str:

@@ -80,10 +80,14 @@ GUEST_ARTISTS = ("Sandbox Guest", "DJ Reprise", "The Other Side")
 _IMAGE = "https://i.discogs.com/sandbox/rs:fit/g:sm/q:{q}/h:{h}/w:{w}/{name}.jpeg"
 
 
+def _various(track: TrackRecord) -> bool:
+    """True for a compilation by "Various" (its tracks credit their own artists)."""
+    return track.discogs is not None and bool(track.discogs.track_artists)
+
+
 def credit(track: TrackRecord) -> str:
     """The release's credit: ``"Various"`` for a compilation, else the track's artists."""
-    d = track.discogs
-    return DISCOGS_VARIOUS if d is not None and d.track_artists else track.credit
+    return DISCOGS_VARIOUS if _various(track) else track.credit
 
 
 def slug(text: str) -> str:
@@ -325,7 +329,7 @@ class Discogs(Provider):
     @staticmethod
     def _artists(track: TrackRecord, base: str) -> list[dict[str, Any]]:
         """The release's ``artists``: ``Various`` (194) for a compilation."""
-        if track.discogs is not None and track.discogs.track_artists:
+        if _various(track):
             return [_artist_entry(DISCOGS_VARIOUS, DISCOGS_VARIOUS_ID, "", base)]
         return _credit_entries(track.artists, base)
 
