@@ -24,10 +24,10 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
+from scrapy_apigw.deferreds import deferred_from_coro, maybe_deferred_to_future
 from scrapy_apigw.providers.base import ApiAnswer, ApiCall
 
 __all__ = ["BatchRule", "Batcher", "SendBatch"]

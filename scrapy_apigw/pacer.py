@@ -20,10 +20,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred, succeed
 
 from scrapy_apigw.core.ratelimit import SlidingWindowLog, TokenBucket
+from scrapy_apigw.deferreds import maybe_deferred_to_future
 
 
 @dataclass

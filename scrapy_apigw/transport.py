@@ -37,13 +37,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import treq
-from scrapy.utils.defer import maybe_deferred_to_future
 
 from scrapy_apigw.batching import Batcher, BatchRule
 from scrapy_apigw.cache.base import cache_key
 from scrapy_apigw.core.outcome import Outcome
-from scrapy_apigw.core.payload import read_payload
+from scrapy_apigw.core.payload import drop_keys, read_payload
 from scrapy_apigw.core.singleflight import Flight, SingleFlight
+from scrapy_apigw.deferreds import maybe_deferred_to_future
 from scrapy_apigw.exceptions import (
     ApiGatewayError,
     AuthError,
@@ -54,7 +54,7 @@ from scrapy_apigw.exceptions import (
 from scrapy_apigw.gateway import Gateway, ProviderState
 from scrapy_apigw.providers.auth import Auth, NoAuth, granted_token
 from scrapy_apigw.providers.base import ANSWER_KINDS, ApiAnswer, ApiCall
-from scrapy_apigw.providers.clients import batch_rules_for
+from scrapy_apigw.providers.clients import batch_rules_for, unread_keys_for
 from scrapy_apigw.providers.spec import AuthContext
 from scrapy_apigw.secrets import credentials_verifier, redact_url, verifies
 
@@ -151,6 +151,8 @@ class Transport:
             name: {rule.data_type: rule for rule in batch_rules_for(name, self.settings.specs)}
             for name in gateway.states
         }
+        #: provider -> the answer members its client never reads (dropped on arrival)
+        self._unread = {name: unread_keys_for(name, self.settings.specs) for name in gateway.states}
         self.batcher = Batcher(
             gateway.settings.batch_window, self._send_batch, reactor, items_in_flight
         )
@@ -235,6 +237,10 @@ class Transport:
             self.gateway.inc(f"{state.name}/refusals/remembered")
             return ApiAnswer(kind="forbidden", status=403, from_cache=True)
         answer = await self._dispatch(state, call, run)
+        unread = self._unread.get(state.name)
+        if unread and answer.kind == "ok":
+            # Before it is cached or read: a cold and a warm crawl read the same answer.
+            drop_keys(answer.data, unread)
         if self.cache is not None and ttl > 0:
             if answer.kind == "ok":
                 await self.cache.put(call, answer, ttl)

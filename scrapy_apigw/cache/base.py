@@ -163,15 +163,20 @@ def cache_key(
     if not checked:
         check_no_credentials(call)
     headers = call.headers
-    canonical = _COMPACT_JSON.encode(
-        [
-            call.method.upper(),
-            call.path,
-            sorted(call.params),
-            sorted((name.lower(), value) for name, value in headers) if headers else [],
-        ]
-    )
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    request = [
+        call.method.upper(),
+        call.path,
+        sorted(call.params),
+        sorted((name.lower(), value) for name, value in headers) if headers else [],
+    ]
+    try:
+        # orjson writes the very bytes of the compact stdlib form below (non-ASCII as UTF-8,
+        # the same escapes), several times faster: a warm crawl makes a key per lookup.
+        canonical = orjson.dumps(request)
+    except orjson.JSONEncodeError:
+        # What orjson refuses (a lone surrogate): the stdlib's answer, an error included.
+        canonical = _COMPACT_JSON.encode(request).encode("utf-8")
+    digest = hashlib.sha256(canonical).hexdigest()[:32]
     provider, data_type = _quoted(call.provider), _quoted(call.data_type)
     if generation:
         return f"{namespace}:{KEY_VERSION}:{provider}:{data_type}:g{int(generation)}:{digest}"

@@ -21,6 +21,7 @@ from twisted.internet.defer import Deferred
 
 from scrapy_apigw.cache.base import CacheError
 from scrapy_apigw.cache.redis_client import RedisClient, RedisFailure
+from scrapy_apigw.deferreds import deferred_from_coro, maybe_deferred_to_future
 from scrapy_apigw.exceptions import ConfigError
 from scrapy_apigw.secrets import Secret
 
@@ -226,7 +227,6 @@ class RedisCacheBackend:
         if self._client is None:
             raise CacheError("the Redis backend is not open")
         # Twisted, not asyncio, primitives: the gateway runs under any reactor.
-        from scrapy.utils.defer import maybe_deferred_to_future
         from twisted.internet import reactor as _reactor
 
         waiter: Deferred[bytes | None] = Deferred()
@@ -238,8 +238,6 @@ class RedisCacheBackend:
 
     def _send_reads(self) -> None:
         """Send the lookups gathered in this reactor turn: GET for one, MGET for more."""
-        from scrapy.utils.defer import deferred_from_coro
-
         reads, self._reads = self._reads, []
         for start in range(0, len(reads), MGET_MAX_KEYS):
             batch = reads[start : start + MGET_MAX_KEYS]

@@ -26,11 +26,11 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
-from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from scrapy_apigw.cache.base import CacheError
+from scrapy_apigw.deferreds import maybe_deferred_to_future
 
 if TYPE_CHECKING:
     from scrapy_apigw.cache.redis import RedisAddress

@@ -11,9 +11,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from scrapy.utils.defer import maybe_deferred_to_future
-
 from scrapy_apigw.cache.base import CacheError
+from scrapy_apigw.deferreds import maybe_deferred_to_future
 
 __all__ = ["SqliteThread"]
 

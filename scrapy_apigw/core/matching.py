@@ -255,11 +255,21 @@ def artist_parts_score(
     if not query or not candidate:
         return 0.0
 
-    def coverage(names: Sequence[str]) -> float:
-        return sum(max(fuzz.ratio(n, c) for c in candidate) for n in names) / len(names)
+    ratio = fuzz.ratio
+    if len(candidate) == 1:  # the common case: one credited name
+        only = candidate[0]
+
+        def coverage(names: Sequence[str]) -> float:
+            return sum(ratio(n, only) for n in names) / len(names)
+    else:
+
+        def coverage(names: Sequence[str]) -> float:
+            return sum(max(ratio(n, c) for c in candidate) for n in names) / len(names)
 
     joined = fuzz.token_sort_ratio(" ".join(query), " ".join(candidate))
-    return max(coverage(query), coverage(main), joined)
+    best = max(coverage(query), joined)
+    # Without featured guests the query is usually itself: scored once.
+    return best if main == query else max(best, coverage(main))
 
 
 def match_score(

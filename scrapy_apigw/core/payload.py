@@ -21,6 +21,7 @@ __all__ = [
     "NOT_JSON",
     "TRUNCATED",
     "Payload",
+    "drop_keys",
     "is_json_type",
     "json_requested",
     "read_payload",
@@ -145,3 +146,26 @@ def _decode_problem(exc: ValueError) -> str:
     if any(literal.startswith(rest) for literal in _LITERALS) or _NUMBER_TAIL.fullmatch(rest):
         return TRUNCATED  # "tr", "nul", "1.", "-", "1e+": a literal or number cut short
     return NOT_JSON
+
+
+def drop_keys(data: Any, keys: frozenset[str]) -> Any:
+    """Remove the members named in *keys* from every object of the decoded JSON *data*, at any
+    depth, in place; return *data*.
+
+    For what a provider's answers carry and its client never reads (Spotify's
+    ``available_markets``, see :attr:`~scrapy_apigw.providers.spec.ProviderSpec.unread_keys`):
+    a cached answer is smaller, and a cache hit parses less. Iterative, so a deeply nested body
+    cannot exhaust the stack.
+    """
+    if not keys:
+        return data
+    pending = [data]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            for key in keys & node.keys():
+                del node[key]
+            pending.extend(value for value in node.values() if isinstance(value, dict | list))
+        elif isinstance(node, list):
+            pending.extend(value for value in node if isinstance(value, dict | list))
+    return data

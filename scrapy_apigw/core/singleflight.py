@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
-from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
+
+from scrapy_apigw.deferreds import deferred_from_coro, maybe_deferred_to_future
 
 __all__ = ["Flight", "SingleFlight"]
 

@@ -14,10 +14,10 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 
+from scrapy_apigw.deferreds import deferred_from_coro, maybe_deferred_to_future
 from scrapy_apigw.exceptions import Interrupted
 from scrapy_apigw.providers.base import ProviderResult
 

@@ -22,10 +22,10 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 from scrapy_apigw.core.confidence import DEFAULT_MIN_CONFIDENCE
+from scrapy_apigw.deferreds import deferred_from_coro, maybe_deferred_to_future
 from scrapy_apigw.enrichment.crosscheck import cross_check
 from scrapy_apigw.enrichment.fields import (
     STATUS_COMPLETED,

@@ -21,13 +21,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredList, DeferredLock
 
 from scrapy_apigw.core.adaptive import AdaptiveState, AimdConfig
 from scrapy_apigw.core.clock import Clock
 from scrapy_apigw.core.fallback import LimiterMode, SharedFallback
 from scrapy_apigw.core.ratelimit import Quota, SlidingWindowLog, TokenBucket
+from scrapy_apigw.deferreds import deferred_from_coro, maybe_deferred_to_future
 from scrapy_apigw.fleet.adaptive import state_fields, state_from_fields
 from scrapy_apigw.fleet.store import (
     AdaptiveRecord,

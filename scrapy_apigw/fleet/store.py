@@ -25,14 +25,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scrapy.utils.defer import maybe_deferred_to_future
-
 from scrapy_apigw.cache.redis import RedisAddress, parse_redis_url
 from scrapy_apigw.cache.redis_client import RedisClient, RedisFailure
 from scrapy_apigw.core.breaker import BreakerState
 from scrapy_apigw.core.clock import Clock
 from scrapy_apigw.core.latency import LatencyHistogram
 from scrapy_apigw.core.ratelimit import Quota
+from scrapy_apigw.deferreds import maybe_deferred_to_future
 from scrapy_apigw.exceptions import ApiGatewayError, ConfigError
 from scrapy_apigw.fleet.keys import ProviderKeys, processes_key, provider_keys, resets_key
 from scrapy_apigw.fleet.scripts import SCRIPT_NAMES, Script, load_script

@@ -15,10 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 from scrapy_apigw.core.clock import Clock
+from scrapy_apigw.deferreds import maybe_deferred_to_future
 from scrapy_apigw.exceptions import AuthError, ProviderUnavailable
 from scrapy_apigw.secrets import Secret
 

@@ -30,6 +30,13 @@ def batch_rules_for(
     return spec.batch_rules if spec is not None else ()
 
 
+def unread_keys_for(name: str, specs: Mapping[str, ProviderSpec] | None = None) -> frozenset[str]:
+    """The answer members provider *name*'s client never reads (see
+    :attr:`~scrapy_apigw.providers.spec.ProviderSpec.unread_keys`); none for an unknown one."""
+    spec = _spec(name, specs)
+    return spec.unread_keys if spec is not None else frozenset()
+
+
 def build_client(
     name: str,
     specs: Mapping[str, ProviderSpec] | None = None,

@@ -452,6 +452,10 @@ PROVIDER = ProviderSpec(
     ),
     auth=_auth,
     batch_rules=BATCH_RULES,
+    # Without a ``market``, every track and album lists each market it is sold in: a large
+    # share of a search answer's bytes (a quarter in the sandbox's, which lists 79 markets),
+    # never read, deprecated since Feb 2026 (PROVIDERS.md section 1).
+    unread_keys=frozenset({"available_markets"}),
     sandbox_path="/spotify/v1",
     sandbox_token_path="/spotify/accounts/api/token",
 )

@@ -56,7 +56,7 @@ def assert_good_crawl(result, sandbox, rows):
 
 @pytest_twisted.ensureDeferred
 async def test_crawl_enriches_200_tracks_then_the_redis_cache_answers_everything(
-    sandbox, redis_url, tmp_path, tracklists_spider
+    sandbox, redis_server, redis_url, tmp_path, tracklists_spider
 ):
     rows = site_rows(sandbox, TRACKLISTS)
     assert rows >= 200
@@ -65,6 +65,10 @@ async def test_crawl_enriches_200_tracks_then_the_redis_cache_answers_everything
     assert_good_crawl(first, sandbox, rows)
     assert first.stats.get("apigw/spotify/cache/miss", 0) > 0
     print(f"cold crawl: {rows} rows in {first.seconds:.1f} s, statuses {first.statuses()}")
+    # Spotify's market lists are never read: they are not cached either.
+    spotify = redis_server.command("KEYS", "apigw:v1:spotify:*")
+    assert [k for k in spotify if b":search:" in k], "the crawl cached Spotify searches"
+    assert not [k for k in spotify if b"available_markets" in redis_server.command("GET", k)]
 
     sandbox.reset()
     second = await run_crawl(tracklists_spider, settings, limit=TRACKLISTS)

@@ -3,6 +3,7 @@
 import pytest
 import pytest_twisted
 from scrapy.settings import Settings
+from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
 from scrapy_apigw.core.clock import FakeClock
@@ -90,3 +91,28 @@ async def test_the_pacers_lateness_goes_to_the_stats_at_close():
     assert stats["apigw/discogs/pacer/late_ms"] == 35  # 34.6 ms, rounded
     assert stats["apigw/discogs/pacer/late_max_ms"] == 31
     assert "apigw/spotify/pacer/timed_releases" not in stats  # no timed release there
+
+
+def test_counts_reach_the_crawls_stats_even_after_they_are_replaced():
+    gw = gateway()
+    gw.inc("spotify/cache/hit")
+    gw.inc("spotify/cache/hit", 2)
+    assert gw.stats.get_value("apigw/spotify/cache/hit") == 3
+    gw.stats.set_stats({"other": 1})  # a new dict: counting goes on in it
+    gw.inc("spotify/cache/hit")
+    assert gw.stats.get_stats() == {"other": 1, "apigw/spotify/cache/hit": 1}
+
+
+class CountingStats(MemoryStatsCollector):
+    """A stats collector of a project's own: its inc_value must be the one called."""
+
+    def inc_value(self, key, count=1, start=0, spider=None):
+        super().inc_value(key, count * 10, start)
+
+
+def test_a_stats_collector_of_its_own_counts_its_own_way():
+    crawler = get_crawler(settings_dict={"STATS_CLASS": CountingStats})
+    settings = GatewaySettings.from_settings(Settings({}), environ={})
+    gw = Gateway(crawler, settings, clock=FakeClock(100.0))
+    gw.inc("discogs/requests")
+    assert crawler.stats.get_value("apigw/discogs/requests") == 10

@@ -13,6 +13,7 @@ from scrapy_apigw.core.payload import (
     NOT_JSON,
     TRUNCATED,
     Payload,
+    drop_keys,
     is_json_type,
     json_requested,
     read_payload,
@@ -145,3 +146,40 @@ def test_json_media_types() -> None:
     assert is_json_type("application/problem+json")
     assert not is_json_type("text/html")
     assert not is_json_type(None)
+
+
+def test_drop_keys_removes_the_members_at_any_depth_in_place() -> None:
+    answer = {
+        "tracks": {
+            "items": [
+                {"id": "a", "available_markets": ["DE"], "album": {"available_markets": ["US"]}},
+                {"id": "b", "name": "x"},
+            ],
+            "available_markets": "kept? no",
+        },
+        "available": ["available_markets"],  # a value, not a member: kept
+    }
+    assert drop_keys(answer, frozenset({"available_markets"})) is answer
+    assert answer == {
+        "tracks": {"items": [{"id": "a", "album": {}}, {"id": "b", "name": "x"}]},
+        "available": ["available_markets"],
+    }
+
+
+def test_drop_keys_leaves_what_it_is_not_asked_to_drop() -> None:
+    answer = [{"a": 1, "b": [{"a": 2}]}, "text", 3]
+    assert drop_keys(answer, frozenset()) == [{"a": 1, "b": [{"a": 2}]}, "text", 3]
+    assert drop_keys(answer, frozenset({"c"})) == [{"a": 1, "b": [{"a": 2}]}, "text", 3]
+    assert drop_keys("plain", frozenset({"a"})) == "plain"
+
+
+def test_drop_keys_copes_with_deep_nesting() -> None:
+    deep: dict = {"x": 1}
+    for _ in range(5000):  # deeper than the recursion limit
+        deep = {"child": deep, "x": 1}
+    drop_keys(deep, frozenset({"x"}))
+    node = deep
+    while "child" in node:
+        assert "x" not in node
+        node = node["child"]
+    assert node == {}
