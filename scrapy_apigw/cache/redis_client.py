@@ -190,6 +190,12 @@ def _pool_classes() -> tuple[type, type, type]:
             return result
 
         def connectionMade(self) -> None:
+            # Commands are small writes, often several in flight on one connection (an MGET, a
+            # fleet script, a heartbeat): Nagle's algorithm would hold each one back until the
+            # previous is acknowledged. redis-py and hiredis turn it off too.
+            no_delay = getattr(self.transport, "setTcpNoDelay", None)
+            if no_delay is not None:
+                no_delay(True)
             # The base class would log in at once and stop reconnecting on any login failure;
             # here each step is bounded and only a refusal stops reconnecting.
             defer.Deferred.fromCoroutine(self._set_up()).addErrback(self._set_up_crashed)

@@ -1,4 +1,5 @@
-"""How a command leaves: the client's own RESP encoder, and the write at once (no reactor turn).
+"""How a command leaves: the client's own RESP encoder, and the write at once (no reactor turn,
+no Nagle delay).
 
 The encoder against txredisapi's for the argument types the gateway sends; the write against the
 session redis-server over loopback (the bytes are in the kernel when ``execute_command``
@@ -68,6 +69,8 @@ async def on_the_wire(redis_url: str) -> None:
         assert await client.execute("PING") == "PONG"
         connection = client._factory.pool[0]
         transport = connection.transport
+        # Nagle's algorithm is off: a small command in flight never holds the next one back.
+        assert transport.getTcpNoDelay()
         reply = connection.execute_command("ECHO", "now")
         # Written by execute_command itself: nothing left in Twisted's buffers, no writer.
         assert (transport.dataBuffer, transport._tempDataBuffer) == (b"", [])
