@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
 
@@ -63,6 +63,7 @@ __all__ = [
     "SAVED_RELEASE",
     "SHAPES",
     "DiscogsClient",
+    "SearchChoice",
     "is_single_of",
     "known_year",
     "release_date",
@@ -336,6 +337,28 @@ def single_confidence(release_title: str, artist: str, wanted: Wanted) -> float:
     return confidence(wanted, Candidate(release_title, [artist]))
 
 
+class SearchChoice(NamedTuple):
+    """A release taken from its search result alone (:meth:`DiscogsClient._from_search`)."""
+
+    #: The search result (a release).
+    result: dict[str, Any]
+    #: The match confidence (:func:`single_confidence`).
+    confidence: float
+    #: True: taken before any release is read; False: once the candidates ranked before it
+    #: have been read and found without the track.
+    at_once: bool
+
+
+def _from_search_result(chosen: SearchChoice) -> ProviderResult:
+    """The result of a release taken from its search result (:func:`search_fields`)."""
+    return ProviderResult(
+        "ok",
+        search_fields(chosen.result),
+        calls_saved={SAVED_RELEASE: 1},
+        match=match_of(chosen.confidence, "search"),
+    )
+
+
 class DiscogsClient:
     """Discogs part of the waterfall.
 
@@ -444,15 +467,12 @@ class DiscogsClient:
         candidates = self._rank(results if answer.kind == "ok" else None, track)
         wanted = Wanted(track.title, list(track.artists) or [track.artist], track.duration_ms)
         chosen = self._from_search(candidates, track, wanted)
+        if chosen is not None and chosen.at_once:
+            return _from_search_result(chosen)
         fallback: tuple[float, dict[str, Any]] | None = None
         for result in candidates[:MAX_RELEASE_LOOKUPS]:
-            if chosen is not None and result is chosen[0]:
-                return ProviderResult(
-                    "ok",
-                    search_fields(result),
-                    calls_saved={SAVED_RELEASE: 1},
-                    match=match_of(chosen[1], "search"),
-                )
+            if chosen is not None and result is chosen.result:
+                return _from_search_result(chosen)
             release = await fetch(self._call(f"/releases/{result['id']}", "release", ()))
             data = release.data if release.kind == "ok" else None
             if not (isinstance(data, dict) and data.get("id")):
@@ -474,9 +494,9 @@ class DiscogsClient:
     @staticmethod
     def _from_search(
         candidates: Sequence[dict[str, Any]], track: TrackContext, wanted: Wanted
-    ) -> tuple[dict[str, Any], float] | None:
-        """The candidate to take from its search result alone, with its confidence, or None
-        (every candidate is then fetched and checked): see the class docstring."""
+    ) -> SearchChoice | None:
+        """The candidate to take from its search result alone, or None (every candidate is
+        then fetched and checked): see the class docstring."""
         if "release_date" not in track.found:
             return None  # the release has the full date, the search result the year only
         singles = [
@@ -488,7 +508,8 @@ class DiscogsClient:
         # has its own.
         if len({_master(r) for r in singles}) == 1:
             sure = _search_confidence(singles[0], wanted)
-            return (singles[0], sure) if sure >= track.min_confidence else None
+            # Candidates ranked before it (an earlier EP naming the track...) are read first.
+            return SearchChoice(singles[0], sure, False) if sure >= track.min_confidence else None
         year = known_year(track)
         if year is None or any(_year(r.get("year")) == 9999 for r in singles):
             return None  # a release of unknown year may be of that year too
@@ -498,7 +519,9 @@ class DiscogsClient:
             if _year(r.get("year")) == year and _search_confidence(r, wanted) >= 1.0
         ]
         if len({_master(r) for r in dated}) == 1:
-            return dated[0], 1.0
+            # A release ranked before it is of that year too but no exact single (a guest
+            # version): the exact single is the better guess without reading either.
+            return SearchChoice(dated[0], 1.0, True)
         return None
 
     def _search_call(self, track: TrackContext) -> ApiCall | None:
