@@ -137,9 +137,10 @@ class Waterfall:
                 if run is not None and run.ended:
                     break
                 result = results[client.name] = await self._run(client, track, early.fetch, run)
-                track.found.update(
-                    name for name, value in result.fields.items() if value is not None
-                )
+                for name, value in result.fields.items():
+                    if value is not None:
+                        track.found.add(name)
+                        track.found_values.setdefault(name, {})[client.name] = value
         finally:
             early.cancel()
         return self.verdict(results, run.reason if run is not None else None)

@@ -173,6 +173,10 @@ class TrackContext:
     #: provider's after it answers; first source wins), so a later client can skip a call that
     #: would only give one of them (Discogs' release for ``release_date``).
     found: set[str] = field(default_factory=set)
+    #: The values behind :attr:`found`, by field and provider, in waterfall order
+    #: (``{"release_date": {"spotify": "2013-06-18", "musicbrainz": "2013"}}``), so a later
+    #: client can check its candidates against them (Discogs' release year).
+    found_values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def has_query(self) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
 
@@ -63,7 +63,9 @@ __all__ = [
     "SAVED_RELEASE",
     "SHAPES",
     "DiscogsClient",
+    "SearchChoice",
     "is_single_of",
+    "known_year",
     "release_date",
     "release_fields",
     "search_fields",
@@ -181,6 +183,27 @@ def is_single_of(release_title: str, title: str) -> bool:
     return bool(base) and fuzz.ratio(split_version(title)[0], base) >= NAMED_AFTER_TRACK
 
 
+def known_year(track: TrackContext) -> int | None:
+    """The year the track first came out by the earlier providers of the waterfall, or None.
+
+    The earliest year among the ``release_date`` values they found (``track.found_values``:
+    Spotify's album date, MusicBrainz' ``first-release-date``, any ISO 8601 precision); the
+    earliest, because a later one is often a reissue's (a remaster album on Spotify). ``"0000"``
+    (Spotify's unknown date) and unparsable values are left out.
+    """
+    years = []
+    for value in track.found_values.get("release_date", {}).values():
+        match = re.match(r"(\d{4})(?:-|$)", value.strip()) if isinstance(value, str) else None
+        if match and int(match.group(1)) > 0:
+            years.append(int(match.group(1)))
+    return min(years) if years else None
+
+
+def _master(result: dict[str, Any]) -> Any:
+    """A search result's master (represses share it), or its own id when it has none."""
+    return result.get("master_id") or result["id"]
+
+
 def release_fields(data: dict[str, Any]) -> dict[str, Any]:
     """Output fields of a ``GET /releases/{id}`` body.
 
@@ -296,6 +319,12 @@ def _lists_track(data: dict[str, Any], title: str, artists: Sequence[str] = ()) 
     return track_confidence(data, Wanted(title, list(artists))) is not None
 
 
+def _search_confidence(result: dict[str, Any], wanted: Wanted) -> float:
+    """:func:`single_confidence` of a search result (its ``"Artist - Release Title"``)."""
+    artist_part, _, release_title = result["title"].partition(" - ")
+    return single_confidence(release_title, _clean_name(artist_part), wanted)
+
+
 def single_confidence(release_title: str, artist: str, wanted: Wanted) -> float:
     """Confidence of a single named after the track, from its search result alone.
 
@@ -308,6 +337,28 @@ def single_confidence(release_title: str, artist: str, wanted: Wanted) -> float:
     return confidence(wanted, Candidate(release_title, [artist]))
 
 
+class SearchChoice(NamedTuple):
+    """A release taken from its search result alone (:meth:`DiscogsClient._from_search`)."""
+
+    #: The search result (a release).
+    result: dict[str, Any]
+    #: The match confidence (:func:`single_confidence`).
+    confidence: float
+    #: True: taken before any release is read; False: once the candidates ranked before it
+    #: have been read and found without the track.
+    at_once: bool
+
+
+def _from_search_result(chosen: SearchChoice) -> ProviderResult:
+    """The result of a release taken from its search result (:func:`search_fields`)."""
+    return ProviderResult(
+        "ok",
+        search_fields(chosen.result),
+        calls_saved={SAVED_RELEASE: 1},
+        match=match_of(chosen.confidence, "search"),
+    )
+
+
 class DiscogsClient:
     """Discogs part of the waterfall.
 
@@ -318,7 +369,8 @@ class DiscogsClient:
     RELEASE, not the track, so the artist part decides (``artist_score >= 80``; compilations by
     "Various" drop out; so do cover releases, ``"Made Famous by X"``, ``"A Tribute to X"``,
     unless the scraped title names a cover). Among those, releases named after the track (a
-    single: title score >= 90) come first, then the earliest ``year`` (the original release,
+    single: title score >= 90) come first, then those of the year the track came out by the
+    earlier providers (:func:`known_year`), then the earliest ``year`` (the original release,
     whose label and catalog number a DJ means), then Discogs' order. The release's tracklist
     must then list the track in the scraped version (:func:`track_confidence` at least
     ``APIGW_MIN_MATCH_CONFIDENCE``: a remix EP is not taken for the original; headings are not
@@ -334,9 +386,24 @@ class DiscogsClient:
     release has. The tracklist check is then left to Discogs' own ``track=`` filter, which
     returns only releases whose tracklist has a track of those words. What that gives up: a
     remix-only release titled exactly like the track (no "Remixes" in its name) and alone so
-    named is taken for the original. Two releases of different masters named after the track
-    (the single and a release of another version) are both fetched and checked, and so are
-    albums, EPs, "(Remixes)" releases, splits and compilations.
+    named is taken for the original.
+
+    Several masters named after the track (the single, and releases of its other versions
+    titled alike: a radio edit, an acoustic or VIP version, a guest version "A & G - Title";
+    ``track=`` matches them all, since their tracklists have the title's words) are told
+    apart by the year, which every search result carries: the one of them that came out in
+    the year the earlier providers date the track (:func:`known_year`: Spotify's album date,
+    MusicBrainz' first release of the recording), credited to exactly the track's artists
+    under exactly its title (:func:`single_confidence` 1.0: a guest credit the scraped track
+    does not name is a doubt, left to the tracklist), is taken from its search result when
+    it is the only master so dated. A release of another version titled alike is often of
+    another year (remixes and re-edits follow the original, remasters come years later).
+    When one shares the year, or a release so named has no year (it may be of that year
+    too), or the dates disagree (a reissue's date on Spotify), the candidates are fetched
+    and checked as above, those of the track's year first. What it gives up: a track without
+    a release of its own, whose other version alone came out that year under its plain
+    title, is taken for that version (as with the one-single rule). Albums, EPs, "(Remixes)"
+    releases, splits and compilations are always fetched and checked.
 
     Fields the release has and the search lacks: the month and day of ``release_date`` (the
     search has the year only). The release is fetched for it only when no earlier provider
@@ -398,34 +465,20 @@ class DiscogsClient:
             return ProviderResult("failed", reason=f"search refused (HTTP {answer.status})")
         results = answer.data.get("results") if isinstance(answer.data, dict) else None
         candidates = self._rank(results if answer.kind == "ok" else None, track)
-        needs_release = "release_date" not in track.found
         wanted = Wanted(track.title, list(track.artists) or [track.artist], track.duration_ms)
-        singles = [
-            r for r in candidates if is_single_of(r["title"].partition(" - ")[2], track.title)
-        ]
-        # Represses share their master; a release of another version titled like the track
-        # has its own.
-        single_masters = {r.get("master_id") or r["id"] for r in singles}
+        chosen = self._from_search(candidates, track, wanted)
+        if chosen is not None and chosen.at_once:
+            return _from_search_result(chosen)
         fallback: tuple[float, dict[str, Any]] | None = None
         for result in candidates[:MAX_RELEASE_LOOKUPS]:
-            artist_part, _, release_title = result["title"].partition(" - ")
-            # From the search result alone only when it is the one release named after the
-            # track: two of them (the single and a release of another version titled alike)
-            # can only be told apart by their tracklists.
-            if not needs_release and len(single_masters) == 1 and result is singles[0]:
-                sure = single_confidence(release_title, _clean_name(artist_part), wanted)
-                if sure >= track.min_confidence:
-                    return ProviderResult(
-                        "ok",
-                        search_fields(result),
-                        calls_saved={SAVED_RELEASE: 1},
-                        match=match_of(sure, "search"),
-                    )
+            if chosen is not None and result is chosen.result:
+                return _from_search_result(chosen)
             release = await fetch(self._call(f"/releases/{result['id']}", "release", ()))
             data = release.data if release.kind == "ok" else None
             if not (isinstance(data, dict) and data.get("id")):
                 continue
-            found = track_confidence(data, wanted, track.min_confidence, [_clean_name(artist_part)])
+            credit = _clean_name(result["title"].partition(" - ")[0])
+            found = track_confidence(data, wanted, track.min_confidence, [credit])
             if found is not None and found >= 1.0:
                 return ProviderResult("ok", release_fields(data), match=match_of(found, "search"))
             if found is not None and (fallback is None or found > fallback[0]):
@@ -437,6 +490,39 @@ class DiscogsClient:
         if not candidates:
             return ProviderResult("not_found", reason="no release by this artist")
         return ProviderResult("not_found", reason="track not on the matching releases")
+
+    @staticmethod
+    def _from_search(
+        candidates: Sequence[dict[str, Any]], track: TrackContext, wanted: Wanted
+    ) -> SearchChoice | None:
+        """The candidate to take from its search result alone, or None (every candidate is
+        then fetched and checked): see the class docstring."""
+        if "release_date" not in track.found:
+            return None  # the release has the full date, the search result the year only
+        singles = [
+            r for r in candidates if is_single_of(r["title"].partition(" - ")[2], track.title)
+        ]
+        if not singles:
+            return None
+        # Represses share their master; a release of another version titled like the track
+        # has its own.
+        if len({_master(r) for r in singles}) == 1:
+            sure = _search_confidence(singles[0], wanted)
+            # Candidates ranked before it (an earlier EP naming the track...) are read first.
+            return SearchChoice(singles[0], sure, False) if sure >= track.min_confidence else None
+        year = known_year(track)
+        if year is None or any(_year(r.get("year")) == 9999 for r in singles):
+            return None  # a release of unknown year may be of that year too
+        dated = [
+            r
+            for r in singles
+            if _year(r.get("year")) == year and _search_confidence(r, wanted) >= 1.0
+        ]
+        if len({_master(r) for r in dated}) == 1:
+            # A release ranked before it is of that year too but no exact single (a guest
+            # version): the exact single is the better guess without reading either.
+            return SearchChoice(dated[0], 1.0, True)
+        return None
 
     def _search_call(self, track: TrackContext) -> ApiCall | None:
         """The release search for *track*'s primary artist and title (featuring, a label
@@ -465,7 +551,8 @@ class DiscogsClient:
         wanted = normalize(track.title)
         cover = frozenset({"cover"})
         covers_wanted = "cover" in parse_title(track.title)[1]
-        ranked: list[tuple[float, int, int, int, dict[str, Any]]] = []
+        year = known_year(track)
+        ranked: list[tuple[float, int, int, int, int, dict[str, Any]]] = []
         for index, result in enumerate(results if isinstance(results, list) else []):
             if not isinstance(result, dict) or result.get("type", "release") != "release":
                 continue
@@ -479,8 +566,10 @@ class DiscogsClient:
             if score < DEFAULT_THRESHOLD:
                 continue
             named = fuzz.token_set_ratio(wanted, normalize(release_title)) >= NAMED_AFTER_TRACK
-            ranked.append((-round(score), -int(named), _year(result.get("year")), index, result))
-        return [entry[-1] for entry in sorted(ranked, key=lambda entry: entry[:4])]
+            released = _year(result.get("year"))
+            dated = year is not None and released == year
+            ranked.append((-round(score), -int(named), -int(dated), released, index, result))
+        return [entry[-1] for entry in sorted(ranked, key=lambda entry: entry[:5])]
 
 
 # -- the provider declaration (scrapy_apigw.providers.spec) --------------------------------------

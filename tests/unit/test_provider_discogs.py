@@ -21,6 +21,7 @@ from scrapy_apigw.providers.discogs import (
     DiscogsClient,
     _lists_track,
     is_single_of,
+    known_year,
     release_date,
     release_fields,
     search_fields,
@@ -449,3 +450,192 @@ def test_the_early_call_is_the_search_enrich_makes() -> None:
         ("per_page", "10"),
     )
     assert client.early_calls(TrackContext(isrc="GBAAA9900303")) == []
+
+
+# -- several masters named after the track: told apart by the year -----------------------------
+
+
+def hand_result(
+    release_id: int, master_id: int, credit: str, year: str | None, title: str = "Strobe"
+) -> dict[str, Any]:
+    """A hand-built ``/database/search`` release result (the go-discogs fixture's keys)."""
+    result: dict[str, Any] = {
+        "id": release_id,
+        "type": "release",
+        "title": f"{credit} - {title}",
+        "master_id": master_id,
+        "format": ["File", "MP3", "Single"],
+        "label": ["mau5trap"],
+        "catno": f"MAU5{release_id:03d}",
+        "country": "Canada",
+        "genre": ["Electronic"],
+        "style": ["Progressive House"],
+    }
+    if year is not None:
+        result["year"] = year
+    return result
+
+
+def hand_search(*results: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pagination": {"page": 1, "pages": 1, "per_page": 5, "items": len(results), "urls": {}},
+        "results": list(results),
+    }
+
+
+def hand_release(release_id: int, *titles: str) -> dict[str, Any]:
+    """A minimal ``/releases/{id}`` body listing *titles*."""
+    return {
+        "id": release_id,
+        "title": "Strobe",
+        "year": 2009,
+        "released": "2009-02-10",
+        "country": "Canada",
+        "labels": [{"name": "mau5trap", "catno": f"MAU5{release_id:03d}", "id": 2}],
+        "formats": [{"name": "File", "qty": "1", "descriptions": ["Single"]}],
+        "tracklist": [
+            {"position": str(i + 1), "type_": "track", "title": t, "duration": ""}
+            for i, t in enumerate(titles)
+        ],
+    }
+
+
+def dated_track(**dates: str) -> TrackContext:
+    """deadmau5 - Strobe, with the ``release_date`` each earlier provider found."""
+    return TrackContext(
+        artist="deadmau5",
+        title="Strobe",
+        found={"release_date"},
+        found_values={"release_date": dict(dates)},
+    )
+
+
+#: The single (2009), a radio edit's release titled alike (2012, its own master) and a guest
+#: version credited "deadmau5 & Guest" (2009, its own master): three single masters.
+ORIGINAL, EDIT, GUEST = (
+    hand_result(101, 1001, "deadmau5", "2009"),
+    hand_result(102, 1002, "deadmau5", "2012"),
+    hand_result(103, 1003, "deadmau5 & Guest", "2009"),
+)
+
+
+def test_known_year_is_the_earliest_year_earlier_providers_found() -> None:
+    assert known_year(dated_track(spotify="2012-05-01", musicbrainz="2009")) == 2009
+    assert known_year(dated_track(spotify="2013-06")) == 2013
+    # Spotify's "0000" (unknown) and values that are not dates are left out.
+    assert known_year(dated_track(spotify="0000", musicbrainz="2010-01-01")) == 2010
+    assert known_year(dated_track(spotify="June 2009", musicbrainz="20091")) is None
+    assert known_year(TrackContext(artist="a", title="t", found={"release_date"})) is None
+
+
+def test_the_one_exact_single_of_the_tracks_year_is_taken_from_the_search() -> None:
+    client = DiscogsClient()
+    # Discogs' order puts the later radio edit first: the year decides, not the order.
+    fetch = FakeFetch(client, routes({"/database/search": (200, hand_search(EDIT, ORIGINAL))}))
+    result = enrich(client, dated_track(spotify="2009-02-10"), fetch)
+    assert fetch.paths == ["/database/search"]
+    assert result == ProviderResult(
+        "ok",
+        search_fields(ORIGINAL),
+        calls_saved={"release_from_search": 1},
+        match={"confidence": 1.0, "by": "search"},
+    )
+    assert result.fields["discogs_id"] == 101
+    # A guest version of the same year is a doubt (0.85), not a rival of the exact credit.
+    fetch = FakeFetch(
+        client, routes({"/database/search": (200, hand_search(GUEST, EDIT, ORIGINAL))})
+    )
+    assert enrich(client, dated_track(spotify="2009"), fetch).fields["discogs_id"] == 101
+    assert fetch.paths == ["/database/search"]
+
+
+def test_the_earliest_year_earlier_providers_give_is_the_one_compared() -> None:
+    client = DiscogsClient()
+    fetch = FakeFetch(client, routes({"/database/search": (200, hand_search(EDIT, ORIGINAL))}))
+    # Spotify dates a 2012 reissue album, MusicBrainz the first release: 2009 wins.
+    result = enrich(client, dated_track(spotify="2012-11-01", musicbrainz="2009-02-10"), fetch)
+    assert (fetch.paths, result.fields["discogs_id"]) == (["/database/search"], 101)
+
+
+def test_two_exact_singles_of_the_tracks_year_are_fetched_that_years_first() -> None:
+    client = DiscogsClient()
+    same_year_edit = hand_result(104, 1004, "deadmau5", "2009")
+    earlier = hand_result(106, 1006, "deadmau5", "2005")  # earliest, but not the track's year
+    fetch = FakeFetch(
+        client,
+        routes(
+            {
+                "/database/search": (200, hand_search(EDIT, earlier, same_year_edit, ORIGINAL)),
+                "/releases/104": (200, hand_release(104, "Strobe (Radio Edit)")),
+                "/releases/101": (200, hand_release(101, "Strobe", "Strobe (Dub)")),
+            }
+        ),
+    )
+    result = enrich(client, dated_track(spotify="2009-02-10"), fetch)
+    # Both 2009 releases before the 2005 and 2012 ones; the first lacks the track, the second
+    # has it.
+    assert fetch.paths == ["/database/search", "/releases/104", "/releases/101"]
+    assert result == ProviderResult(
+        "ok", release_fields(hand_release(101)), match={"confidence": 1.0, "by": "search"}
+    )
+
+
+def test_a_release_so_named_without_a_year_sends_the_candidates_to_their_tracklists() -> None:
+    client = DiscogsClient()
+    undated = hand_result(105, 1005, "deadmau5", None)
+    fetch = FakeFetch(
+        client,
+        routes(
+            {
+                "/database/search": (200, hand_search(undated, EDIT, ORIGINAL)),
+                "/releases/101": (200, hand_release(101, "Strobe")),
+            }
+        ),
+    )
+    result = enrich(client, dated_track(spotify="2009-02-10"), fetch)
+    # The undated one may be of 2009 too: the 2009 one is fetched (first) and checked.
+    assert fetch.paths == ["/database/search", "/releases/101"]
+    assert result == ProviderResult(
+        "ok", release_fields(hand_release(101)), match={"confidence": 1.0, "by": "search"}
+    )
+
+
+def test_no_exact_single_of_the_tracks_year_fetches_the_candidates() -> None:
+    client = DiscogsClient()
+    table = {
+        "/database/search": (200, hand_search(EDIT, ORIGINAL)),
+        "/releases/101": (200, hand_release(101, "Strobe")),
+        "/releases/102": (200, hand_release(102, "Strobe (Radio Edit)")),
+    }
+    # The dates disagree with every candidate: the earliest first, as without a year.
+    fetch = FakeFetch(client, routes(table))
+    assert enrich(client, dated_track(spotify="2015"), fetch).fields["discogs_id"] == 101
+    assert fetch.paths == ["/database/search", "/releases/101"]
+    # The only release of that year is a guest version: its credit is a doubt, so it is read
+    # (and kept at 0.85 while the next candidate is read too).
+    guest_only = hand_search(hand_result(103, 1003, "deadmau5 & Guest", "2009"), EDIT)
+    table = {
+        "/database/search": (200, guest_only),
+        "/releases/103": (200, hand_release(103, "Strobe (feat. Guest)")),
+        "/releases/102": (200, hand_release(102, "Strobe (Radio Edit)")),
+    }
+    fetch = FakeFetch(client, routes(table))
+    result = enrich(client, dated_track(spotify="2009"), fetch)
+    assert fetch.paths == ["/database/search", "/releases/103", "/releases/102"]
+    assert result.fields["discogs_id"] == 103 and result.match == {
+        "confidence": 0.85,
+        "by": "search",
+    }
+    # Without the values behind track.found (a date, but whose?), the year cannot decide.
+    fetch = FakeFetch(
+        client,
+        routes(
+            {
+                "/database/search": (200, hand_search(EDIT, ORIGINAL)),
+                "/releases/101": (200, hand_release(101, "Strobe")),
+            }
+        ),
+    )
+    track = TrackContext(artist="deadmau5", title="Strobe", found={"release_date"})
+    assert enrich(client, track, fetch).fields["discogs_id"] == 101
+    assert fetch.paths == ["/database/search", "/releases/101"]

@@ -147,6 +147,32 @@ async def test_later_providers_see_the_fields_earlier_ones_found():
     ]
 
 
+class ValueRecorder(Recorder):
+    """Records the values behind the fields earlier providers found (``track.found_values``)."""
+
+    async def enrich(self, track, fetch):
+        self.found.append({name: dict(by) for name, by in track.found_values.items()})
+        return self.result
+
+
+@pytest_twisted.ensureDeferred
+async def test_later_providers_see_each_earlier_providers_values_in_waterfall_order():
+    spotify = ValueRecorder("spotify", ProviderResult("ok", {"release_date": "2012-05-01"}))
+    musicbrainz = ValueRecorder(
+        "musicbrainz", ProviderResult("ok", {"release_date": "2009", "bpm": None})
+    )
+    discogs = ValueRecorder("discogs", ProviderResult("ok", {"label": "L"}))
+    await Waterfall([spotify, musicbrainz, discogs], fetch=None).enrich(
+        TrackContext(artist="a", title="t")
+    )
+    # Every provider's value is kept (not only the first source's); None is not a value.
+    assert [spotify.found, musicbrainz.found, discogs.found] == [
+        [{}],
+        [{"release_date": {"spotify": "2012-05-01"}}],
+        [{"release_date": {"spotify": "2012-05-01", "musicbrainz": "2009"}}],
+    ]
+
+
 async def turns(n=5):
     """Let the event loop run *n* turns (the started calls reach the fetch)."""
     from twisted.internet import reactor
