@@ -598,4 +598,19 @@ PROVIDER = ProviderSpec(
     auth=lambda creds, ctx: HeaderAuth("Authorization", "Discogs token={secret}", creds["token"]),
     sandbox_path="/discogs",
     quota_header="x-discogs-ratelimit",
+    # Never read: images, links and the community's counts (the client reads titles, ids,
+    # masters, years, labels, catalog numbers, countries, formats and tracklists).
+    unread_keys=frozenset(
+        {
+            "community",
+            "cover_image",
+            "images",
+            "master_url",
+            "resource_url",
+            "thumb",
+            "uri",
+            "user_data",
+            "videos",
+        }
+    ),
 )

@@ -332,4 +332,7 @@ PROVIDER = ProviderSpec(
     credentials=(Credential("api_key", "LASTFM_API_KEY", sandbox="sandbox-lastfm-key"),),
     auth=lambda creds, ctx: QueryKeyAuth("api_key", creds["api_key"]),
     sandbox_path="/lastfm/2.0",
+    # Never read: the pages and images, the wiki text, the streamable flags (the client reads
+    # names, mbids, listeners, play counts, durations and tags).
+    unread_keys=frozenset({"image", "streamable", "url", "wiki"}),
 )

@@ -452,10 +452,22 @@ PROVIDER = ProviderSpec(
     ),
     auth=_auth,
     batch_rules=BATCH_RULES,
-    # Without a ``market``, every track and album lists each market it is sold in: a large
-    # share of a search answer's bytes (a quarter in the sandbox's, which lists 79 markets),
-    # never read, deprecated since Feb 2026 (PROVIDERS.md section 1).
-    unread_keys=frozenset({"available_markets"}),
+    # Never read (the client reads ids, names, artists, album dates, ISRCs, durations,
+    # popularity and audio features): the links and images, the preview, and the markets.
+    # Without a ``market`` every track and album lists each market it is sold in, deprecated
+    # since Feb 2026 (PROVIDERS.md section 1). Together more than half of a search answer.
+    unread_keys=frozenset(
+        {
+            "available_markets",
+            "external_urls",
+            "href",
+            "images",
+            "preview_url",
+            "uri",
+            "analysis_url",
+            "track_href",
+        }
+    ),
     sandbox_path="/spotify/v1",
     sandbox_token_path="/spotify/accounts/api/token",
 )

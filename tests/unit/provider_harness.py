@@ -5,8 +5,9 @@ The clients never touch the network: they build :class:`ApiCall` objects and par
 ``../shared/fixtures`` through :class:`FakeFetch`, which plays the transport: it records each call,
 routes it to a ``(status, body)`` pair, and decides the answer's kind with the client's own
 ``classify``, as the real transport does (:data:`ANSWER_KINDS`), raising ``ProviderUnavailable``
-for the other outcomes. The fake fetch never suspends, so :func:`run` drives a client's coroutine
-to the end without an event loop.
+for the other outcomes, and drops from an ok answer what the provider declares its client never
+reads (``ProviderSpec.unread_keys``), as the transport does too. The fake fetch never suspends,
+so :func:`run` drives a client's coroutine to the end without an event loop.
 
 Import it as ``from provider_harness import ...``: pytest puts ``tests/unit`` on ``sys.path``
 (rootdir-relative ``prepend`` import mode, no ``__init__.py``).
@@ -14,6 +15,7 @@ Import it as ``from provider_harness import ...``: pytest puts ``tests/unit`` on
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,7 @@ import pytest
 from coroutines import finish
 
 from scrapy_apigw.core.outcome import Outcome
+from scrapy_apigw.core.payload import drop_keys
 from scrapy_apigw.exceptions import ProviderUnavailable
 from scrapy_apigw.providers.base import (
     ANSWER_KINDS,
@@ -33,6 +36,7 @@ from scrapy_apigw.providers.base import (
     ProviderResult,
     TrackContext,
 )
+from scrapy_apigw.providers.clients import unread_keys_for
 
 __all__ = ["FIXTURES", "FakeFetch", "Route", "enrich", "load", "routes"]
 
@@ -74,7 +78,12 @@ class FakeFetch(Generic[C]):
         outcome = self.client.classify(status, data)
         if outcome not in ANSWER_KINDS:
             raise ProviderUnavailable(call.provider, f"{outcome.value} (HTTP {status})")
-        return ApiAnswer(ANSWER_KINDS[outcome], status, data)
+        kind = ANSWER_KINDS[outcome]
+        if kind == "ok":
+            # As the transport does: what the provider declares its client never reads is
+            # gone before the client reads (a client that needed it would fail its tests).
+            data = drop_keys(copy.deepcopy(data), unread_keys_for(call.provider))
+        return ApiAnswer(kind, status, data)
 
     @property
     def paths(self) -> list[str]:
