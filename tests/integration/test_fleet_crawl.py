@@ -257,11 +257,12 @@ SHARE_PER_SECOND = 4
 
 
 def log_time(log: str, text: str, since: float) -> float:
-    """The epoch time of the one line of *log* (``TIMED_LOG``) from *since* on that contains
+    """The epoch time of the first line of *log* (``TIMED_LOG``) from *since* on that contains
     *text*."""
     times = [float(line.split(" ", 1)[0]) for line in log.splitlines() if text in line]
-    [found] = [t for t in times if t >= since]
-    return found
+    later = [t for t in times if t >= since]
+    assert later, f"no {text!r} in the log from {since} on"
+    return later[0]
 
 
 def beats(redis: RedisServer, heartbeats: str) -> dict[bytes, float]:
@@ -350,8 +351,10 @@ def test_redis_lost_mid_crawl_falls_back_to_the_local_share_then_back_to_shared(
         assert len(items) == 40, fleet.log(tag)[-3000:]
         assert all(item.get("status") == 404 for item in items), items
         log = fleet.log(tag)
-        # One warning and one return to shared for the fault. (A loaded machine may also
-        # miss the 0.3 s timeout once before it: a warning and an outage counted too.)
+        # One warning and one return to shared for the fault. (A loaded machine may also miss
+        # the 0.3 s timeout once more, before the fault or just after the return: another
+        # outage, with its own warning and return, counted too: seen once in CI, 2026-12-03,
+        # two warnings after a frozen Redis.)
         lost = log_time(log, "fleet limits unavailable", fault)
         back = log_time(log, "back to the shared limits", lost)
         assert lost < back
