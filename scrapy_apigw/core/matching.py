@@ -255,16 +255,8 @@ def artist_parts_score(
     if not query or not candidate:
         return 0.0
 
-    ratio = fuzz.ratio
-    if len(candidate) == 1:  # the common case: one credited name
-        only = candidate[0]
-
-        def coverage(names: Sequence[str]) -> float:
-            return sum(ratio(n, only) for n in names) / len(names)
-    else:
-
-        def coverage(names: Sequence[str]) -> float:
-            return sum(max(ratio(n, c) for c in candidate) for n in names) / len(names)
+    def coverage(names: Sequence[str]) -> float:
+        return sum(max(fuzz.ratio(n, c) for c in candidate) for n in names) / len(names)
 
     joined = fuzz.token_sort_ratio(" ".join(query), " ".join(candidate))
     best = max(coverage(query), joined)

@@ -193,7 +193,8 @@ def known_year(track: TrackContext) -> int | None:
     """
     years = []
     for value in track.found_values.get("release_date", {}).values():
-        match = re.match(r"(\d{4})(?:-|$)", value.strip()) if isinstance(value, str) else None
+        # The field's one format whatever source set it (see release_date): ISO 8601 dates.
+        match = _RELEASED.match(value.strip()) if isinstance(value, str) else None
         if match and int(match.group(1)) > 0:
             years.append(int(match.group(1)))
     return min(years) if years else None
