@@ -4,6 +4,7 @@ Run from the repository root (not part of the test suite)::
 
     python bench/bench_fleet.py [--speed 10] [--n 1,2,4,8] [--requests 120] [--quick]
                                 [--cases all|plain|shared|adaptive] [--adaptive-requests 600]
+                                [--start together|staggered]
 
 It starts ONE provider sandbox (``python -m scrapy_apigw.sandbox --port 0 --speed S``; its
 request log has every arrival's time) and ONE redis-server (``tests/fixtures_redis.py``), then
@@ -20,12 +21,23 @@ each sending ``requests / N`` MusicBrainz ISRC lookups (the sandbox's MusicBrain
   the quota used measures the steady state after the adaptation, not the adaptation itself.
   ``--cases adaptive`` runs only them, ``--cases plain`` only shared and local.
 
+``--start`` says when the N processes of a case start crawling. ``joining`` (the default):
+once every one of them is up (``fleet_spider.py``'s barrier: each opens, joins the fleet, then
+waits for the bench's signal), one after another, one provider interval (1 s / S) apart: each
+joins a fleet already crawling, as Scrapyd jobs started at different times do, and no
+interpreter start-up runs beside the crawls. ``together``: all at once from the barrier (N
+processes waking on the same instant: on 2 cores with N >= 4, each one's first acquire waits
+for the others' first requests). ``staggered``: each as soon as it is up, with no barrier (on 2
+cores with N >= 4 the first ones' acquires meet the others' interpreter start-up). See
+bench/README.md for the three.
+
 Per case, from the sandbox log: rejections (``rate_limited`` answers), the most arrivals in any
 window of the provider's length (1 s / S) against the configured ``rate * window + burst``,
 and the share of the quota used: ideal time / actual time, where ideal = (answered requests - 1)
 / provider rate and actual = last arrival - first arrival. From each process's stats
-(``bench/statsdump.py``): the acquire round trips (``apigw/fleet/acquire_p50_us`` /
-``_p99_us``); the table shows the median of the processes' p50 and the largest p99. For the
+(``bench/statsdump.py``): the acquire round trips, each process's histogram merged into the
+fleet's (``LatencyHistogram.merge``): the table shows the fleet's p50 / p99 over every acquire
+of the case, and the slowest acquire. For the
 adaptive cases also the rejections in the first 10 s of provider time (the sandbox's clock
 times S, from the first arrival) and after.
 
@@ -41,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,6 +73,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from fixtures_redis import RedisServer, find_redis_server  # noqa: E402
 from provenance import git_commit, machine, write_results  # noqa: E402
 
+from scrapy_apigw.core.latency import LatencyHistogram  # noqa: E402
 from scrapy_apigw.sandbox import SandboxProcess, start_sandbox_process  # noqa: E402
 
 #: The sandbox's MusicBrainz (scrapy_apigw/sandbox/musicbrainz.py): 1 req/s, burst 3, per 1 s.
@@ -98,6 +110,7 @@ class CaseResult:
     quota_share: float | None
     acquire_p50_us: int | None
     acquire_p99_us: int | None
+    acquire_max_us: int | None
     acquires: int
     rejections_early: int
     rejections_late: int
@@ -127,6 +140,7 @@ def command(
     tag: str,
     count: int,
     work: Path,
+    barrier: Path | None = None,
 ) -> list[str]:
     """The ``scrapy runspider`` command line of one process of *case*."""
     settings: dict[str, Any] = {
@@ -144,17 +158,56 @@ def command(
     }
     line = [sys.executable, "-m", "scrapy", "runspider", str(SPIDER)]
     line += ["-a", f"base={sandbox.url}", "-a", f"tag={tag}", "-a", f"count={count}"]
+    if barrier is not None:
+        line += ["-a", f"barrier={barrier}"]
     line += ["-O", str(work / f"feed-{tag}.jsonl")]
     for name, value in settings.items():
         line += ["-s", f"{name}={value}"]
     return line
 
 
+def release_when_ready(
+    barrier: Path, tags: Sequence[str], procs: Sequence[Any], gap: float
+) -> None:
+    """Start the crawls of the processes waiting at *barrier* once every one is up (or one
+    has exited: the others are then not held; its failure is reported with its exit status):
+    all at once (*gap* 0), or one after another *gap* seconds apart."""
+    deadline = time.monotonic() + CRAWL_TIMEOUT
+    while time.monotonic() < deadline:
+        ready = all((barrier / f"ready-{tag}").exists() for tag in tags)
+        if ready or any(proc.poll() is not None for proc in procs):
+            break
+        time.sleep(0.01)
+    for n, tag in enumerate(tags):
+        if n and gap:
+            time.sleep(gap)
+        (barrier / f"go-{tag}").touch()
+
+
+def fleet_acquires(stats: Sequence[dict[str, Any]]) -> LatencyHistogram:
+    """The fleet's acquire round trips: every process's histogram merged."""
+    fleet = LatencyHistogram()
+    for s in stats:
+        fleet.merge(
+            s.get("bench/fleet/acquire_buckets_us", {}), s.get("bench/fleet/acquire_max_us", 0)
+        )
+    return fleet
+
+
 def run_case(
-    case: Case, sandbox: SandboxProcess, redis_url: str, requests: int, work: Path
+    case: Case,
+    sandbox: SandboxProcess,
+    redis_url: str,
+    requests: int,
+    work: Path,
+    start: str = "joining",
 ) -> CaseResult:
-    """Reset the sandbox, run the N processes of *case* at once, collect the figures."""
+    """Reset the sandbox, run the N processes of *case* at once (their crawls started as
+    *start* says: see the module docstring), collect the figures."""
     work.mkdir(parents=True)
+    barrier = work / "barrier" if start != "staggered" else None
+    if barrier is not None:
+        barrier.mkdir()
     count = max(1, requests // case.processes)
     fleet = f"bench-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ)
@@ -169,7 +222,7 @@ def run_case(
         with (work / f"crawl-{tag}.log").open("wb") as log:
             procs.append(
                 subprocess.Popen(
-                    command(case, sandbox, redis_url, fleet, tag, count, work),
+                    command(case, sandbox, redis_url, fleet, tag, count, work, barrier),
                     cwd=work,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -179,6 +232,9 @@ def run_case(
             )
     failed: list[str] = []
     try:
+        if barrier is not None:
+            gap = PROVIDER_WINDOW / sandbox.speed if start == "joining" else 0.0
+            release_when_ready(barrier, tags, procs, gap)
         for tag, proc in zip(tags, procs, strict=True):
             try:
                 code = proc.wait(timeout=max(1.0, CRAWL_TIMEOUT - (time.perf_counter() - started)))
@@ -212,8 +268,7 @@ def run_case(
         path = work / f"stats-{tag}.json"
         if path.exists():
             stats.append(json.loads(path.read_text(encoding="utf-8")))
-    p50s = [s["apigw/fleet/acquire_p50_us"] for s in stats if "apigw/fleet/acquire_p50_us" in s]
-    p99s = [s["apigw/fleet/acquire_p99_us"] for s in stats if "apigw/fleet/acquire_p99_us" in s]
+    acquires = fleet_acquires(stats)
     items = answered_items = 0
     for tag in tags:
         feed = work / f"feed-{tag}.jsonl"
@@ -230,8 +285,9 @@ def run_case(
         most_in_window=most_in_window(arrivals, window) if arrivals else 0,
         bound=round(case.rate * speed * window + case.burst, 2),
         quota_share=share,
-        acquire_p50_us=round(statistics.median(p50s)) if p50s else None,
-        acquire_p99_us=max(p99s) if p99s else None,
+        acquire_p50_us=acquires.percentile(50) if acquires.count else None,
+        acquire_p99_us=acquires.percentile(99) if acquires.count else None,
+        acquire_max_us=acquires.max_us if acquires.count else None,
         acquires=sum(int(s.get("apigw/fleet/acquires", 0)) for s in stats),
         rejections_early=early,
         rejections_late=len(rejected) - early,
@@ -272,7 +328,7 @@ def markdown(results: list[CaseResult]) -> str:
     """The results as one markdown table."""
     lines = [
         "| case | calls | rejections | most per window (bound) | quota used "
-        "| acquire p50 / p99 ms | asks per request | rejections first 10 s / after "
+        "| acquire p50 / p99 / max ms | asks per request | rejections first 10 s / after "
         "| items (answered) | wall s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -282,6 +338,7 @@ def markdown(results: list[CaseResult]) -> str:
             "–"
             if r.acquire_p50_us is None
             else f"{r.acquire_p50_us / 1000:.2f} / {(r.acquire_p99_us or 0) / 1000:.2f}"
+            f" / {(r.acquire_max_us or 0) / 1000:.2f}"
         )
         asks = f"{r.acquires / r.calls:.2f}" if r.acquires and r.calls else "–"
         split = f"{r.rejections_early} / {r.rejections_late}" if r.case.adaptive else "–"
@@ -351,6 +408,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="N = 1,2,4, 60 lookups per case and 120 per adaptive case (about 1.5 min)",
     )
     parser.add_argument(
+        "--start",
+        choices=("joining", "together", "staggered"),
+        default="joining",
+        help="how the processes of a case start crawling (module docstring): joining (default)"
+        ", together, staggered",
+    )
+    parser.add_argument(
         "--output", type=Path, default=RESULTS / "fleet-latest.json", help="JSON results file"
     )
     args = parser.parse_args(argv)
@@ -395,7 +459,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for i, case in enumerate(plan):
                 requests = args.adaptive_requests if case.adaptive else args.requests
-                result = run_case(case, sandbox, redis.url, requests, work / f"case{i}")
+                result = run_case(
+                    case,
+                    sandbox,
+                    redis.url,
+                    requests,
+                    work / f"case{i}",
+                    start=args.start,
+                )
                 results.append(result)
                 print(
                     f"  {case.name}: {result.calls} calls, {result.rejections} rejections, "
@@ -432,6 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "adaptive_requests": args.adaptive_requests,
             "adaptive_n": args.adaptive_n,
             "cases": args.cases,
+            "start": args.start,
         },
         "cases": [asdict(r) for r in results],
         "targets_missed": missed,

@@ -42,6 +42,29 @@ class LatencyHistogram:
         self.count += 1
         self.max_us = max(self.max_us, microseconds)
 
+    def buckets(self) -> dict[int, int]:
+        """A copy of the counts: bucket (microseconds, rounded down to two significant digits)
+        -> durations in it. JSON-ready once the keys are strings; :meth:`merge` reads it back."""
+        return dict(self._counts)
+
+    def merge(self, buckets: dict[int, int] | dict[str, int], max_us: int = 0) -> None:
+        """Add the durations another histogram counted (its :meth:`buckets`, keys as ints or
+        as the strings JSON makes of them) and its ``max_us``: the percentiles of several
+        processes' round trips together, e.g. a fleet's.
+
+        Raises:
+            ValueError: a key that is not a whole number of microseconds, or a negative count.
+        """
+        for key, count in buckets.items():
+            bucket, count = int(key), int(count)
+            if bucket < 0 or count < 0:
+                raise ValueError(f"bad histogram bucket {key!r}: {count!r}")
+            # Re-bucketed: a bucket key is its own bucket, so this is a no-op for ours.
+            bucket = _bucket(bucket)
+            self._counts[bucket] = self._counts.get(bucket, 0) + count
+            self.count += count
+        self.max_us = max(self.max_us, int(max_us))
+
     def percentile(self, q: float) -> int:
         """The *q*-th percentile (0 < q <= 100), microseconds: the bucket of the
         ``ceil(q / 100 * count)``-th shortest duration (nearest rank), 0 when empty.

@@ -45,3 +45,31 @@ def test_many_durations_take_a_few_hundred_buckets() -> None:
     assert histogram.count == 200_000
     assert len(histogram._counts) <= 300
     assert histogram.percentile(50) == 5000
+
+
+def test_merged_histograms_answer_the_percentiles_of_all_their_durations() -> None:
+    # Two processes: 60 round trips of 0.5 ms and one of 3.4 ms; 40 of 0.8 ms.
+    first, second, fleet = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
+    for _ in range(60):
+        first.add(0.000500)
+    first.add(0.003456)
+    for _ in range(40):
+        second.add(0.000800)
+    fleet.merge(first.buckets(), first.max_us)
+    # As JSON carries them: string keys.
+    fleet.merge({str(k): v for k, v in second.buckets().items()}, second.max_us)
+    assert fleet.count == 101
+    assert fleet.percentile(50) == 500
+    assert fleet.percentile(99) == 800  # the 100th shortest of 101
+    assert fleet.percentile(100) == 3400
+    assert fleet.max_us == 3456
+    assert first.buckets() == {500: 60, 3400: 1}  # a copy: merging did not change it
+
+
+def test_a_negative_bucket_or_count_is_refused() -> None:
+    histogram = LatencyHistogram()
+    with pytest.raises(ValueError, match="bucket"):
+        histogram.merge({"-5": 1})
+    with pytest.raises(ValueError, match="bucket"):
+        histogram.merge({5: -1})
+    assert histogram.count == 0
