@@ -26,7 +26,10 @@ first item to the last, after the pipeline opened (start-up excluded). Reported 
 items/s (whole pass, and second half alone), cache hits per item, peak RSS (``ru_maxrss``),
 RSS before the first item, RSS growth between the end of the first half and the end (current
 RSS, ``/proc/self/statm``) and the peak's growth over the same span; then the ratio of the
-embedded pass's peak RSS to Redis'. Writes everything to ``bench/results/warm-latest.json``
+embedded pass's peak RSS to Redis', and the host's single-core speed before and after the
+passes (``provenance.host_reference_ms``: a fixed workload's time, so that runs of different
+hours or hosts can be compared; on a shared VM it varies by tens of percent). Writes everything
+to ``bench/results/warm-latest.json``
 (git-ignored; ``--output`` to write elsewhere) and exits 1 when an item is lost, a warm pass
 called a provider, or a pass failed. The issue's targets (≥ 1,000 items/s, no memory growth,
 embedded ≤ 1.2 × Redis peak RSS) are listed as missed without changing the exit status.
@@ -49,7 +52,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from provenance import RESULTS, ROOT, git_commit, machine, write_results
+from provenance import RESULTS, ROOT, git_commit, host_reference_ms, machine, write_results
 
 #: Sandbox log "providers" that are not provider APIs.
 NOT_PROVIDERS = frozenset({None, "site", "admin", "sandbox"})
@@ -282,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(timezone.utc)
     decoys = () if args.decoys is None else ("--decoys", str(args.decoys))
     passes: list[Pass] = []
+    reference = [host_reference_ms()]
     with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
         work = Path(tmp)
         print(f"starting the sandbox (speed {args.speed}) and redis-server", file=sys.stderr)
@@ -309,13 +313,14 @@ def main(argv: list[str] | None = None) -> int:
                     result.provider_calls = dict(Counter(r["provider"] for r in calls))
                     passes.append(result)
             entries = redis.command("DBSIZE")
+    reference.append(host_reference_ms())
     warm = {p.backend: p for p in passes if p.phase == "warm"}
     ratio = (
         warm["embedded"].peak_rss_mib / warm["redis"].peak_rss_mib
         if {"embedded", "redis"} <= set(warm) and warm["redis"].peak_rss_mib
         else None
     )
-    print_report(args, passes, ratio, entries)
+    print_report(args, passes, ratio, entries, reference)
     write_results(
         args.output,
         {
@@ -324,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(),
             "args": {k: str(v) for k, v in vars(args).items() if not k.startswith("child")},
             "redis_entries": entries,
+            "host_reference_ms": reference,
             "passes": [
                 {
                     **asdict(p),
@@ -342,13 +348,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_report(
-    args: argparse.Namespace, passes: list[Pass], ratio: float | None, entries: Any
+    args: argparse.Namespace,
+    passes: list[Pass],
+    ratio: float | None,
+    entries: Any,
+    reference: list[float],
 ) -> None:
     """The passes' figures as a markdown table, the ratio, and the targets missed."""
     print(
         f"\nwarm passes of {args.items} items, concurrency {args.concurrency}; "
         f"cold passes at sandbox speed {args.speed}; sandbox decoys "
-        f"{'default' if args.decoys is None else args.decoys}; {entries} entries in Redis\n"
+        f"{'default' if args.decoys is None else args.decoys}; {entries} entries in Redis; "
+        f"host reference {' / '.join(f'{r:g}' for r in reference)} ms before / after "
+        "(provenance.host_reference_ms: lower is faster)\n"
     )
     print(
         "| backend | pass | items | wall s | items/s | 2nd half items/s | hits/item "

@@ -44,3 +44,27 @@ def write_results(output: Path, result: dict[str, Any]) -> None:
         gitignore.write_text("*.json\n", encoding="utf-8")
     output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"\nwritten to {output}", file=sys.stderr)
+
+
+def host_reference_ms(repeats: int = 5) -> float:
+    """The host's single-core speed now: milliseconds (best of *repeats*) of one fixed
+    pure-Python workload (JSON round trips of a 4 KB document, sorting, string folding; no
+    project code), so that figures of runs made at different times, or on different hosts, can
+    be told apart from a change in the code (on a shared VM one host's speed varies by tens of
+    percent from hour to hour). Lower is faster; takes about ``repeats * 0.1`` s."""
+    import time
+
+    document = {
+        "tracks": [
+            {"id": f"{n:022d}", "name": f"Track {n} (Extended Mix)", "artists": ["A", "B & C"]}
+            for n in range(40)
+        ]
+    }
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(1500):
+            names = [t["name"] for t in json.loads(json.dumps(document))["tracks"]]
+            sorted(" ".join(n.casefold().split()) for n in names)
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
