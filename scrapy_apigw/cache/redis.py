@@ -21,7 +21,7 @@ from twisted.internet.defer import Deferred
 
 from scrapy_apigw.cache.base import CacheError
 from scrapy_apigw.cache.redis_client import RedisClient, RedisFailure
-from scrapy_apigw.deferreds import deferred_from_coro, maybe_deferred_to_future
+from scrapy_apigw.deferreds import Waiter, deferred_from_coro, fail, new_waiter, settle, settled
 from scrapy_apigw.exceptions import ConfigError
 from scrapy_apigw.secrets import Secret
 
@@ -170,7 +170,7 @@ class RedisCacheBackend:
         self._trust_root = _load_ca_file(tls_ca_file) if tls_ca_file else None
         self._client: RedisClient | None = None
         #: lookups waiting to be sent at the next reactor turn (see :meth:`get`)
-        self._reads: list[tuple[str, Deferred[bytes | None]]] = []
+        self._reads: list[tuple[str, Waiter[bytes | None]]] = []
         self._batches: set[Deferred[None]] = set()  # batches in flight (kept referenced)
 
     def describe(self) -> str:
@@ -226,15 +226,15 @@ class RedisCacheBackend:
         """
         if self._client is None:
             raise CacheError("the Redis backend is not open")
-        # Twisted, not asyncio, primitives: the gateway runs under any reactor.
+        # The reactor's timer, and a Future only where asyncio runs: any reactor will do.
         from twisted.internet import reactor as _reactor
 
-        waiter: Deferred[bytes | None] = Deferred()
+        waiter: Waiter[bytes | None] = new_waiter()
         if not self._reads:
             reactor: Any = _reactor  # typed loosely: zope interfaces confuse mypy
             reactor.callLater(0, self._send_reads)
         self._reads.append((key, waiter))
-        return await maybe_deferred_to_future(waiter)
+        return await waiter
 
     def _send_reads(self) -> None:
         """Send the lookups gathered in this reactor turn: GET for one, MGET for more."""
@@ -250,7 +250,7 @@ class RedisCacheBackend:
         # A failed batch has failed each of its lookups already; nothing is left to report.
         return None
 
-    async def _read_batch(self, batch: list[tuple[str, Deferred[bytes | None]]]) -> None:
+    async def _read_batch(self, batch: list[tuple[str, Waiter[bytes | None]]]) -> None:
         try:
             if len(batch) == 1:
                 values = [await self._command("GET", batch[0][0])]
@@ -267,28 +267,29 @@ class RedisCacheBackend:
             raise
         except Exception as exc:
             if len(batch) == 1:
-                if not batch[0][1].called:
-                    batch[0][1].errback(exc)
+                if not settled(batch[0][1]):
+                    fail(batch[0][1], exc)
                 return
             problem = getattr(exc, "problem", None)
             for _, waiter in batch:
-                if not waiter.called:
+                if not settled(waiter):
                     # One exception per lookup: each is raised in its own task.
                     failure = (
                         RedisFailure(problem, str(exc))
                         if isinstance(exc, RedisFailure) and problem is not None
                         else CacheError(str(exc))
                     )
-                    waiter.errback(failure)
+                    fail(waiter, failure)
             return
         for (_, waiter), value in zip(batch, values, strict=True):
-            if waiter.called:  # its lookup was cancelled (the item ended)
+            if settled(waiter):  # its lookup was cancelled (the item ended)
                 continue
             if value is None or isinstance(value, bytes):
-                waiter.callback(value)
+                settle(waiter, value)
             else:
-                waiter.errback(
-                    CacheError(f"{command} returned {type(value).__name__}, expected bytes")
+                fail(
+                    waiter,
+                    CacheError(f"{command} returned {type(value).__name__}, expected bytes"),
                 )
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:

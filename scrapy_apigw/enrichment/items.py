@@ -30,11 +30,22 @@ def clean_text(value: Any) -> str:
     """A printable, whitespace-collapsed string from a scraped value ('' for None/non-text).
 
     Control characters (category C*) are dropped: they are never part of a real name and some
-    servers reject them in URLs.
+    servers reject them in URLs. Those that are whitespace (tab, newline) separate words as a
+    space does (``"Daft\tPunk"`` is ``"Daft Punk"``).
     """
     if not isinstance(value, str):
         return ""
-    text = "".join(ch for ch in value if not unicodedata.category(ch).startswith("C") or ch == " ")
+    # A printable string has no C* character (str.isprintable): nothing to drop, and most
+    # scraped values are; the per-character check is for the others.
+    text = (
+        value
+        if value.isprintable()
+        else "".join(
+            " " if ch.isspace() else ch
+            for ch in value
+            if ch.isspace() or not unicodedata.category(ch).startswith("C")
+        )
+    )
     return _SPACE.sub(" ", text).strip()
 
 
@@ -83,9 +94,12 @@ def write_fields(adapter: ItemAdapter, values: Mapping[str, Any]) -> None:
     ``enrichment_*`` and ``enriched_at`` fields are the pipeline's own and always set.
     """
     rejected = []
+    # The fields set on the item, read once: asking for an unset field of a scrapy.Item raises
+    # (and catches) a KeyError, once per field written.
+    present = set(adapter.keys())
     for name, value in values.items():
         own = name.startswith("enrich")
-        if not own and adapter.get(name) not in (None, "", [], {}):
+        if not own and name in present and adapter[name] not in (None, "", [], {}):
             continue
         try:
             adapter[name] = value

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 from twisted.internet.defer import Deferred
 
 from scrapy_apigw.core.confidence import DEFAULT_MIN_CONFIDENCE
-from scrapy_apigw.deferreds import deferred_from_coro, maybe_deferred_to_future
+from scrapy_apigw.deferreds import Waiter, start_task
 from scrapy_apigw.enrichment.crosscheck import cross_check
 from scrapy_apigw.enrichment.fields import (
     STATUS_COMPLETED,
@@ -266,7 +266,7 @@ class EarlyCalls:
 
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
-        self._started: dict[ApiCall, Deferred[ApiAnswer]] = {}
+        self._started: dict[ApiCall, Waiter[ApiAnswer]] = {}
 
     def __len__(self) -> int:
         """Early calls started and not taken yet."""
@@ -279,21 +279,32 @@ class EarlyCalls:
             return
         for call in early_calls(track):
             if call not in self._started:
-                self._started[call] = deferred_from_coro(self._fetch(call))
+                # A Task where asyncio runs (awaited as is, no Deferred around it), else a
+                # Deferred: deferreds.start_task.
+                self._started[call] = start_task(self._fetch(call))
 
     async def fetch(self, call: ApiCall) -> ApiAnswer:
         """The answer to *call*: its early call's outcome if one was started, else a fetch."""
         started = self._started.pop(call, None)
         if started is None:
             return await self._fetch(call)
-        return await maybe_deferred_to_future(started)
+        return await started
 
     def cancel(self) -> None:
         """Cancel the early calls not taken; their outcome (an error included) is dropped."""
         started, self._started = self._started, {}
-        for deferred in started.values():
-            deferred.addErrback(lambda _: None)
-            deferred.cancel()
+        for task in started.values():
+            if isinstance(task, Deferred):
+                task.addErrback(lambda _: None)
+            else:
+                # Read its outcome, whatever it is: asyncio logs a Task's unread exception.
+                task.add_done_callback(_consume)
+            task.cancel()
+
+
+def _consume(task: Any) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def status_of(results: Iterable[ProviderResult]) -> str:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import pytest_twisted
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 from twisted.internet.defer import Deferred, succeed
 
-from scrapy_apigw.deferreds import deferred_from_coro, maybe_deferred_to_future
+from scrapy_apigw.deferreds import (
+    deferred_from_coro,
+    fail,
+    maybe_deferred_to_future,
+    new_waiter,
+    settle,
+    settled,
+    start_task,
+)
 
 
 def later(value: object) -> Deferred[object]:
@@ -18,6 +27,13 @@ def later(value: object) -> Deferred[object]:
     from twisted.internet.task import deferLater
 
     return deferLater(reactor, 0, lambda: value)
+
+
+def running_reactor() -> Any:
+    """The installed reactor (typed loosely: its zope interfaces confuse mypy)."""
+    from twisted.internet import reactor
+
+    return reactor
 
 
 # The test bodies run as Deferred coroutines (pytest-twisted): what is tested runs in a
@@ -101,3 +117,84 @@ def test_outside_the_running_loop_scrapys_conversion_decides() -> None:
         ours.cancel()
         assert isinstance(theirs, asyncio.Future)
         theirs.cancel()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_waiter_is_awaited_as_is_and_settled_later() -> None:
+    reactor = running_reactor()
+
+    async def work() -> tuple[type, bool, bool, object]:
+        waiter = new_waiter()
+        before = settled(waiter)
+        reactor.callLater(0, settle, waiter, "late")
+        value = await waiter
+        return type(waiter), before, settled(waiter), value
+
+    kind, before, after, value = await deferred_from_coro(work())
+    assert (before, after, value) == (False, True, "late")
+    # A Future of the running loop under asyncio, a Deferred under the default reactor.
+    expected = asyncio.Future if is_asyncio_reactor_installed() else Deferred
+    assert issubclass(kind, expected)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_waiter_raises_its_error_where_awaited() -> None:
+    reactor = running_reactor()
+
+    async def work() -> str:
+        waiter = new_waiter()
+        reactor.callLater(0, fail, waiter, ValueError("no reply"))
+        try:
+            await waiter
+        except ValueError as exc:
+            return f"raised {exc}"
+        return "did not raise"
+
+    assert await deferred_from_coro(work()) == "raised no reply"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cancelled_waiter_counts_as_settled() -> None:
+    async def work() -> bool:
+        waiter = new_waiter()
+        waiter.cancel()
+        if isinstance(waiter, Deferred):
+            waiter.addErrback(lambda _: None)
+        return settled(waiter)
+
+    assert await deferred_from_coro(work()) is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_started_task_runs_concurrently_and_is_awaited_or_cancelled() -> None:
+    steps: list[str] = []
+
+    async def step(name: str) -> str:
+        steps.append(f"{name} started")
+        await maybe_deferred_to_future(later(None))
+        steps.append(f"{name} done")
+        return name
+
+    async def work() -> tuple[str, bool]:
+        first, second = start_task(step("first")), start_task(step("second"))
+        second.cancel()
+        if isinstance(second, Deferred):
+            second.addErrback(lambda _: None)
+        answer = await first
+        await maybe_deferred_to_future(later(None))  # the cancelled one's turn has passed
+        return answer, settled(second)
+
+    answer, cancelled = await deferred_from_coro(work())
+    assert answer == "first" and cancelled
+    # The cancelled one never finished (under asyncio it never started: it was cancelled
+    # before the loop's next turn; the default reactor runs it up to its first await at once).
+    assert steps[0] == "first started"
+    assert "first done" in steps and "second done" not in steps
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_deferred_or_future_given_to_start_task_is_awaited_too() -> None:
+    async def work() -> object:
+        return await start_task(later("from a deferred"))
+
+    assert await deferred_from_coro(work()) == "from a deferred"
