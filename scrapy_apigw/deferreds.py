@@ -8,6 +8,10 @@ These two do the same with one ``asyncio.get_running_loop()``: a running asyncio
 ``is_asyncio_available`` checks first, and what makes it answer True. Without one (another
 reactor, or called outside the loop) they hand over to Scrapy's, so the contract is Scrapy's in
 every case.
+
+Where no Deferred is needed at all, :func:`new_waiter` and :func:`start_task` make the asyncio
+object itself (a Future, a Task) when asyncio runs, and a Deferred under another reactor: a
+coroutine awaits either as is, with no conversion (:data:`Waiter`).
 """
 
 from __future__ import annotations
