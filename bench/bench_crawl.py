@@ -158,6 +158,9 @@ def crawl_command(
         "APIGW_SANDBOX_URL": sandbox.url,
         "APIGW_SANDBOX_SPEED": str(sandbox.speed),
         "APIGW_CACHE_PATH": str(work / spec.cache),
+        # The project's .scrapy/ otherwise: an earlier run's dead letters would make each
+        # completed item of this one ask to remove its record (0.1.0 ignores the setting).
+        "APIGW_DEADLETTER_PATH": str(work / f"{spec.cache}.deadletters.sqlite3"),
         "LOG_LEVEL": "WARNING",
         "EXTENSIONS": json.dumps({"statsdump.StatsDump": 1000}),
         "BENCH_STATS_PATH": str(stats),

@@ -139,6 +139,14 @@ class FileDeadLetterStore:
         """
         return await self._run(self._count)
 
+    async def track_keys(self) -> list[str]:
+        """The track keys of every record.
+
+        Raises:
+            CacheError: SQLite failed.
+        """
+        return await self._run(self._keys)
+
     async def scan(self, page: int = 500) -> AsyncIterator[DeadLetter]:
         """Every record, in key order, read *page* at a time (bounded memory). A record
         rewritten during the scan (a replay that failed again) keeps its key and is not seen
@@ -210,6 +218,9 @@ class FileDeadLetterStore:
         if db.execute("SELECT 1 FROM apigw_deadletters WHERE key = ?", (key,)).fetchone() is None:
             return False
         return db.execute("DELETE FROM apigw_deadletters WHERE key = ?", (key,)).rowcount > 0
+
+    def _keys(self) -> list[str]:
+        return [row[0] for row in self._conn().execute("SELECT key FROM apigw_deadletters")]
 
     def _count(self) -> int:
         return int(self._conn().execute("SELECT COUNT(*) FROM apigw_deadletters").fetchone()[0])

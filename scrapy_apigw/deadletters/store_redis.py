@@ -170,6 +170,14 @@ class RedisDeadLetterStore:
         """
         return int(await self._command("XLEN", self.keys[0]))
 
+    async def track_keys(self) -> list[str]:
+        """The track keys of every record (``HKEYS`` of the index).
+
+        Raises:
+            CacheError: Redis unreachable, timed out or answered an error.
+        """
+        return [_text(key) for key in await self._command("HKEYS", self.keys[1])]
+
     async def scan(self, page: int = 500) -> AsyncIterator[DeadLetter]:
         """Every record in the stream when the scan starts, oldest last attempt first, *page*
         entries at a time (bounded memory). Entries appended during the scan (records

@@ -58,6 +58,9 @@ def gateway_settings(sandbox: Any, tmp_path: Path, **extra: Any) -> dict[str, An
         "APIGW_SANDBOX_URL": sandbox.url,
         "APIGW_SANDBOX_SPEED": sandbox.speed,
         "APIGW_CACHE_PATH": str(tmp_path / "apigw-cache.sqlite3"),
+        # Not the working directory's .scrapy/ (the default): a test's dead letters would be
+        # the next test's, and the next benchmark's (each completed item then asks to remove).
+        "APIGW_DEADLETTER_PATH": str(tmp_path / "deadletters.sqlite3"),
         "FEEDS": {str(tmp_path / "items.jsonl"): {"format": "jsonlines", "overwrite": True}},
         "FEED_EXPORT_ENCODING": "utf-8",
         "LOG_LEVEL": "INFO",

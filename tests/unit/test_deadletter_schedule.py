@@ -69,6 +69,7 @@ class MemoryStore:
 
     def __init__(self):
         self.records: dict[str, DeadLetter] = {}
+        self.removes = 0  # remove() calls: round trips, in a real store
 
     def describe(self):
         return "memory"
@@ -88,6 +89,7 @@ class MemoryStore:
         return record
 
     async def remove(self, key):
+        self.removes += 1
         return self.records.pop(key, None) is not None
 
     async def get(self, key):
@@ -95,6 +97,9 @@ class MemoryStore:
 
     async def count(self):
         return len(self.records)
+
+    async def track_keys(self):
+        return list(self.records)
 
     async def scan(self, page=500):
         for record in list(self.records.values()):
