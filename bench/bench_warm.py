@@ -3,6 +3,7 @@
 Run from the repository root (not part of the test suite)::
 
     python bench/bench_warm.py [--items 20000] [--speed 100] [--concurrency 100] [--decoys S]
+                               [--held-deadletters N]
 
 It starts ONE provider sandbox (``python -m scrapy_apigw.sandbox --port 0 --speed S``) and ONE
 redis-server (``tests/fixtures_redis.py``). The sandbox serves its default catalog with its
@@ -22,7 +23,10 @@ passes, each in its own process (so a pass's peak RSS is its own):
 Each pass builds a crawler with ``scrapy.utils.test.get_crawler`` and the integration tests'
 ``gateway_settings`` (``LOG_LEVEL=WARNING``), opens the pipeline and calls its ``process_item``
 (as ``bench/bench_items.py`` does). "Once the crawl is running": the time is measured from the
-first item to the last, after the pipeline opened (start-up excluded). Reported per warm pass:
+first item to the last, after the pipeline opened (start-up excluded). Each pass has its own
+dead-letter file (not the working directory's ``.scrapy/``); ``--held-deadletters N`` leaves N
+failed records of other tracks in the warm pass's dead-letter store first, as a crawl that
+ever failed items does. Reported per warm pass:
 items/s (whole pass, and second half alone), cache hits per item, peak RSS (``ru_maxrss``),
 RSS before the first item, RSS growth between the end of the first half and the end (current
 RSS, ``/proc/self/statm``) and the peak's growth over the same span; then the ratio of the
@@ -139,11 +143,19 @@ async def run_pass(args: argparse.Namespace, result: Pass) -> None:
     from tracklists.items import TrackItem
 
     sandbox = SimpleNamespace(url=args.sandbox_url, speed=args.speed)
-    extra: dict[str, Any] = {"LOG_LEVEL": "WARNING", "APIGW_CACHE_PATH": args.cache_path}
+    deadletters = str(Path(args.cache_path).parent / f"{args.backend}.deadletters.sqlite3")
+    extra: dict[str, Any] = {
+        "LOG_LEVEL": "WARNING",
+        "APIGW_CACHE_PATH": args.cache_path,
+        # The pass's own (the working directory's .scrapy/ by default: another run's).
+        "APIGW_DEADLETTER_PATH": deadletters,
+    }
     if args.backend == "redis":
         extra["APIGW_REDIS_URL"] = args.redis_url
     settings = gateway_settings(sandbox, Path(args.cache_path).parent, **extra)
     settings.pop("FEEDS")  # no feed: the items are checked here and dropped
+    if args.phase == "warm" and args.held_deadletters:
+        await hold_dead_letters(args, deadletters)
     crawler, pipeline = await open_pipeline(settings)
     rows = tracklist_rows()
     total = len(rows) if args.phase == "cold" else args.items
@@ -183,6 +195,29 @@ async def run_pass(args: argparse.Namespace, result: Pass) -> None:
     stats = crawler.stats.get_stats()
     result.cache_hits = sum(v for k, v in stats.items() if k.endswith("/cache/hit"))
     result.cache_misses = sum(v for k, v in stats.items() if k.endswith("/cache/miss"))
+
+
+async def hold_dead_letters(args: argparse.Namespace, path: str) -> None:
+    """Leave ``--held-deadletters`` failed records of other tracks in the pass's dead-letter
+    store (Redis' stream, or the file), as a crawl that ever failed items leaves them."""
+    from scrapy_apigw.deadletters.record import DeadLetter, track_key
+    from scrapy_apigw.deadletters.store_file import FileDeadLetterStore
+    from scrapy_apigw.deadletters.store_redis import RedisDeadLetterStore
+    from scrapy_apigw.settings import DEFAULT_INPUT_FIELDS
+
+    store: Any = (
+        RedisDeadLetterStore(args.redis_url)
+        if args.backend == "redis"
+        else FileDeadLetterStore(path)
+    )
+    await store.open()
+    try:
+        for n in range(args.held_deadletters):
+            inputs = {"artist": "Not In The Catalog", "title": f"Failed Track {n}"}
+            key = track_key(inputs, DEFAULT_INPUT_FIELDS)
+            await store.put(DeadLetter(key, inputs, "failed", {"spotify": "HTTP 503"}, 1, 1.0, 1.0))
+    finally:
+        await store.close()
 
 
 def child_main(args: argparse.Namespace) -> int:
@@ -230,6 +265,8 @@ def run_child(args: argparse.Namespace, backend: str, phase: str, extra: list[st
         str(args.speed),
         "--concurrency",
         str(args.concurrency),
+        "--held-deadletters",
+        str(args.held_deadletters),
         *extra,
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")])}
@@ -263,6 +300,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the sandbox's decoy share (default: the sandbox's own, 0.3); 0 for the catalog alone",
     )
     parser.add_argument("--backends", default="embedded,redis")
+    parser.add_argument(
+        "--held-deadletters",
+        type=int,
+        default=0,
+        help="failed records of other tracks left in the dead-letter store before each warm "
+        "pass (default 0: the store is empty)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "warm-latest.json")
     parser.add_argument("--profile-dir", type=Path, help="cProfile each warm pass into DIR")
     # The child process's options (one pass).
@@ -359,6 +403,7 @@ def print_report(
         f"\nwarm passes of {args.items} items, concurrency {args.concurrency}; "
         f"cold passes at sandbox speed {args.speed}; sandbox decoys "
         f"{'default' if args.decoys is None else args.decoys}; {entries} entries in Redis; "
+        f"{args.held_deadletters} dead letters held; "
         f"host reference {' / '.join(f'{r:g}' for r in reference)} ms before / after "
         "(provenance.host_reference_ms: lower is faster)\n"
     )
