@@ -205,18 +205,19 @@ class DeadLetterQueue:
 
     async def remove(self, key: str) -> bool:
         """Remove the record of *key* from every store; True if one was there. Never raises."""
-        removed = False
+        removed = failed = False
         for store in (self.primary, self.fallback if self._fallback_open else None):
             if store is None:
                 continue
             try:
                 removed = await store.remove(key) or removed
             except Exception as exc:
+                failed = True
                 self.inc("errors")
                 logger.debug("apigw: dead letters: removing from %s: %s", store.describe(), exc)
         if removed:
             self.inc("removed")
-        if self._held is not None:
+        if self._held is not None and not failed:  # else the record may still be there
             self._held.discard(key)
         return removed
 

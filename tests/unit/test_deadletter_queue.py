@@ -166,3 +166,25 @@ def test_an_empty_store_at_open_asks_nothing_for_completed_tracks():
     finish(queue.open())
     finish(queue.settle({"artist": "A", "title": "B"}, completed()))
     assert primary.removes == 0
+
+
+def test_a_removal_that_failed_is_asked_again_when_the_track_completes_again():
+    class FlakyRemoves(MemoryStore):
+        down = True
+
+        async def remove(self, key):
+            if self.down:
+                self.removes += 1
+                raise ConnectionError("refused")
+            return await super().remove(key)
+
+    primary = FlakyRemoves()
+    finish(primary.put(held("Held", "One", 1.0)))
+    queue, stats = queue_with(primary, None, FakeClock(10.0))
+    finish(queue.open())
+    finish(queue.settle({"artist": "Held", "title": "One"}, completed()))
+    assert primary.removes == 1 and len(primary.records) == 1
+    assert stats["apigw/deadletters/errors"] == 1
+    primary.down = False
+    finish(queue.settle({"artist": "Held", "title": "One"}, completed()))
+    assert primary.removes == 2 and primary.records == {}
