@@ -168,20 +168,23 @@ def command(
 
 def release_when_ready(
     barrier: Path, tags: Sequence[str], procs: Sequence[Any], gap: float
-) -> None:
+) -> list[str]:
     """Start the crawls of the processes waiting at *barrier* once every one is up (or one
-    has exited: the others are then not held; its failure is reported with its exit status):
-    all at once (*gap* 0), or one after another *gap* seconds apart."""
+    has exited: the others are then not held): all at once (*gap* 0), or one after another
+    *gap* seconds apart. Returns the tags of the processes that never reached the barrier (a
+    case whose crawls did not start as ``--start`` says is a failed case, not a figure)."""
     deadline = time.monotonic() + CRAWL_TIMEOUT
     while time.monotonic() < deadline:
         ready = all((barrier / f"ready-{tag}").exists() for tag in tags)
         if ready or any(proc.poll() is not None for proc in procs):
             break
         time.sleep(0.01)
+    missing = [tag for tag in tags if not (barrier / f"ready-{tag}").exists()]
     for n, tag in enumerate(tags):
         if n and gap:
             time.sleep(gap)
         (barrier / f"go-{tag}").touch()
+    return missing
 
 
 def fleet_acquires(stats: Sequence[dict[str, Any]]) -> LatencyHistogram:
@@ -234,7 +237,8 @@ def run_case(
     try:
         if barrier is not None:
             gap = PROVIDER_WINDOW / sandbox.speed if start == "joining" else 0.0
-            release_when_ready(barrier, tags, procs, gap)
+            missing = release_when_ready(barrier, tags, procs, gap)
+            failed += [f"process {tag} never reached the start barrier" for tag in missing]
         for tag, proc in zip(tags, procs, strict=True):
             try:
                 code = proc.wait(timeout=max(1.0, CRAWL_TIMEOUT - (time.perf_counter() - started)))

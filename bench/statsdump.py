@@ -46,7 +46,9 @@ class StatsDump:
 
     def engine_started(self, **_: Any) -> None:
         """Keep the gateway's fleet store, if any (its round-trip histograms)."""
-        gateway = getattr(self.crawler, "_apigw_gateway", None)
+        from scrapy_apigw.gateway import _CRAWLER_ATTRIBUTE  # where the crawler keeps it
+
+        gateway = getattr(self.crawler, _CRAWLER_ATTRIBUTE, None)
         shared = getattr(gateway, "shared", None)
         if shared is not None:
             self.fleet_store = shared.store
