@@ -166,7 +166,7 @@ class DeadLetterQueue:
                 if result.status == "failed"
             }
             await self.record(inputs, status, errors)
-        elif status == STATUS_COMPLETED:
+        elif status == STATUS_COMPLETED and (self._held is None or self._held):
             key = track_key(inputs, self.input_fields)
             if self._held is None or key in self._held:
                 await self.remove(key)
